@@ -20,13 +20,17 @@ from tether.store.projects import (
     list_spec_versions,
     record_spec_version,
 )
+from tether.store.prompts import NewPrompt, PromptRecord, add_prompts, list_prompts, prompt_counts
 from tether.store.records import ArtifactRecord, ProjectRecord, SpecVersionRecord
 
 __all__ = [
     "ArtifactRecord",
+    "NewPrompt",
     "ProjectRecord",
+    "PromptRecord",
     "SpecVersionRecord",
     "Store",
+    "add_prompts",
     "ensure_project",
     "find_artifact_by_path",
     "get_artifact",
@@ -35,8 +39,10 @@ __all__ = [
     "latest_artifact",
     "lineage",
     "list_artifacts",
+    "list_prompts",
     "list_spec_versions",
     "open_store",
+    "prompt_counts",
     "record_spec_version",
     "register_artifact",
     "sqlite_url",

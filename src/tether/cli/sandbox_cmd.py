@@ -1,0 +1,119 @@
+"""`tether sandbox …`: build the offline rehearsal world and check its health figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from tether.cli.common import ProjectOption, console, open_project, resolve_artifact
+from tether.hf import quiet_transformers
+from tether.sandbox.build import POLICY_KIND, SandboxConfig, build_world, check_sandbox_project, pool_prompts
+from tether.sandbox.health import PolicyFigures, RaterFigures, policy_figures, policy_pairs, rater_figures
+from tether.sandbox.policy import TinyPolicyConfig
+from tether.sandbox.raters import default_pool, load_pool
+
+app = typer.Typer(help="Build and check the offline sandbox world.", no_args_is_help=True)
+
+
+def sft_progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]SFT[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@app.command("build")
+def build(
+    project: ProjectOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of prompts, corpus, anchors and the policy.")] = 0,
+    prompts: Annotated[int, typer.Option(min=400, help="Prompts to generate.")] = SandboxConfig.n_prompts,
+    steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = TinyPolicyConfig.steps,
+) -> None:
+    """Write prompts, the SFT policy and the anchors into a sandbox project."""
+    proj = open_project(project)
+    quiet_transformers()
+    policy = dataclasses.replace(TinyPolicyConfig(), steps=steps, seed=seed)
+    cfg = SandboxConfig(seed=seed, n_prompts=prompts, policy=policy)
+    with sft_progress() as progress:
+        task = progress.add_task("sft", total=cfg.policy.steps, loss=float("nan"))
+
+        def on_step(step: int, loss: float) -> None:
+            progress.update(task, completed=step + 1, loss=loss)
+
+        result = build_world(proj, cfg, on_step=on_step)
+    console.print(
+        f"prompts: {result.prompts_added} new of {result.prompts_total} "
+        f"(eval share {cfg.eval_share:.0%} held out)"
+    )
+    console.print(
+        f"policy: {result.policy.id} ({escape(result.policy.path)}), "
+        f"{result.policy.meta['parameters']:,} parameters, final loss {result.final_loss:.3f}"
+    )
+    console.print(f"anchors: {result.anchors.meta['anchors']} clear-cut, in {escape(result.anchors.path)}")
+    console.print(f"[green]sandbox built[/] in {result.seconds:.1f} s (seed {seed})")
+
+
+@app.command("check")
+def check(
+    project: ProjectOption = None,
+    policy: Annotated[str | None, typer.Option(help="Policy artifact id or path (default: latest).")] = None,
+    pairs: Annotated[int, typer.Option(min=100, help="Response pairs to judge.")] = 2000,
+    pool: Annotated[Path | None, typer.Option(help="Rater pool YAML (default: the built-in pool).")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling and judgment seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Measure the world's health: SFT parse rate and gold band, rater agreement and biases."""
+    proj = open_project(project)
+    check_sandbox_project(proj)
+    resolved = resolve_artifact(proj, kind=POLICY_KIND, explicit=policy)
+    profiles = load_pool(pool) if pool else default_pool()
+    with console.status("sampling the SFT policy and judging pairs"):
+        prompts = pool_prompts(proj)
+        judged, samples = policy_pairs(resolved.path, prompts, n_pairs=pairs, seed=seed)
+        pol = policy_figures([p for p, _ in samples], [r for _, r in samples])
+        raters = rater_figures(judged, profiles, seed=seed)
+    if as_json:
+        console.print_json(json.dumps({"policy": asdict(pol), "raters": asdict(raters)}))
+        return
+    _print_health(pol, raters)
+
+
+def _print_health(pol: PolicyFigures, raters: RaterFigures) -> None:
+    console.print(
+        f"SFT policy on {pol.samples} samples: parse rate {pol.parse_rate:.3f}, "
+        f"mean gold utility {pol.gold_utility:.3f}, mean length {pol.mean_words:.1f} words"
+    )
+    dims = ", ".join(f"{d} {v:.2f}" for d, v in pol.gold_by_dimension.items())
+    console.print(f"  gold by prompt dimension: {dims}")
+    console.print(
+        f"  padded (2+ fillers) {pol.share_padded:.1%}, "
+        f"concise (no filler, hedge or list) {pol.share_concise:.1%}"
+    )
+    console.print(
+        f"{raters.pairs} pairs: {raters.clear_cut} clear-cut, {raters.near_ties} near ties; "
+        f"pool pairwise agreement {raters.pool_agreement:.3f}"
+    )
+    table = Table("rater", "gold agreement (clear-cut)", "prefers longer (near ties)")
+    for name, agreement in raters.gold_agreement.items():
+        table.add_row(name, f"{agreement:.3f}", f"{raters.length_preference[name]:.3f}")
+    console.print(table)

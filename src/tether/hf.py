@@ -1,0 +1,49 @@
+"""Loading Hugging Face models and tokenizers from local paths, safetensors only.
+
+Every stage loads models through here, the sandbox's tiny policy included, so the sandbox
+exercises exactly the code path a real model takes. Pickled checkpoints are refused: loading
+one can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tether.errors import TetherInputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def quiet_transformers() -> None:
+    """Keep transformers' info logs and download bars out of Tether's own progress display."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def require_safetensors(path: Path) -> None:
+    """Raise unless `path` is a model directory whose weights are in safetensors files."""
+    if not path.is_dir():
+        raise TetherInputError(f"{path}: model directory not found")
+    if not any(path.glob("*.safetensors")):
+        pickled = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt"))
+        found = f" (found {', '.join(pickled)})" if pickled else ""
+        raise TetherInputError(
+            f"{path}: no .safetensors weights{found}; Tether never unpickles checkpoints. "
+            "Convert with model.save_pretrained(path, safe_serialization=True)"
+        )
+
+
+def load_causal_lm(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """(model, tokenizer) from a local directory, weights from safetensors only, in eval mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    require_safetensors(path)
+    quiet_transformers()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
+    model.eval()
+    return model, tokenizer
