@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tether demo --dir demo-project
+	$(VENV)/bin/tether demo --dir demo-project --fresh
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench

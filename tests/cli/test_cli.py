@@ -149,3 +149,13 @@ def test_console_script_runs_as_a_subprocess(tmp_path: Path) -> None:
     )
     assert again.returncode == 2
     assert "already a Tether project" in again.stderr
+
+
+def test_demo_refuses_to_replace_a_directory_that_is_not_a_demo(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work", encoding="utf-8")
+    code, out = run("demo", "--dir", str(precious), "--fresh")
+    assert code == 2
+    assert "not an earlier sandbox demo" in out
+    assert (precious / "thesis.tex").read_text(encoding="utf-8") == "years of work"

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from tether import __version__
-from tether.cli import init_cmd, sandbox_cmd, spec_cmd
+from tether.cli import demo_cmd, init_cmd, sandbox_cmd, spec_cmd
 from tether.cli.common import TetherGroup, console
 from tether.errors import TetherInputError
 
@@ -58,6 +58,7 @@ def root(
 
 
 app.command("init")(init_cmd.init)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 
@@ -80,7 +81,7 @@ def register_upcoming(registered: set[str]) -> None:
             app.add_typer(_upcoming_group(name, help_text), name=name)
 
 
-register_upcoming({"sandbox"})
+register_upcoming({"sandbox", "demo"})
 
 
 def main() -> None:

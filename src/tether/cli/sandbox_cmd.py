@@ -6,7 +6,7 @@ import dataclasses
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -21,11 +21,13 @@ from rich.progress import (
 from rich.table import Table
 
 from tether.cli.common import ProjectOption, console, open_project, resolve_artifact
-from tether.hf import quiet_transformers
-from tether.sandbox.build import POLICY_KIND, SandboxConfig, build_world, check_sandbox_project, pool_prompts
-from tether.sandbox.health import PolicyFigures, RaterFigures, policy_figures, policy_pairs, rater_figures
-from tether.sandbox.policy import TinyPolicyConfig
-from tether.sandbox.raters import default_pool, load_pool
+from tether.sandbox.config import SandboxConfig, TinyPolicyConfig
+
+if TYPE_CHECKING:
+    from tether.sandbox.health import PolicyFigures, RaterFigures
+
+# torch, transformers and the sandbox modules load inside the commands, so that
+# `tether --help` and unrelated commands start fast.
 
 app = typer.Typer(help="Build and check the offline sandbox world.", no_args_is_help=True)
 
@@ -50,6 +52,9 @@ def build(
     steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = TinyPolicyConfig.steps,
 ) -> None:
     """Write prompts, the SFT policy and the anchors into a sandbox project."""
+    from tether.hf import quiet_transformers
+    from tether.sandbox.build import build_world
+
     proj = open_project(project)
     quiet_transformers()
     policy = dataclasses.replace(TinyPolicyConfig(), steps=steps, seed=seed)
@@ -83,6 +88,10 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Measure the world's health: SFT parse rate and gold band, rater agreement and biases."""
+    from tether.sandbox.build import POLICY_KIND, check_sandbox_project, pool_prompts
+    from tether.sandbox.health import policy_figures, policy_pairs, rater_figures
+    from tether.sandbox.raters import default_pool, load_pool
+
     proj = open_project(project)
     check_sandbox_project(proj)
     resolved = resolve_artifact(proj, kind=POLICY_KIND, explicit=policy)

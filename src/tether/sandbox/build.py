@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.project import Project
 from tether.sandbox.anchors import write_sandbox_anchors
+from tether.sandbox.config import SandboxConfig
 from tether.sandbox.grammar import render_sft_example
-from tether.sandbox.policy import TinyPolicyConfig, build_model, save_policy, sft, train_tokenizer
+from tether.sandbox.policy import build_model, save_policy, sft, train_tokenizer
 from tether.sandbox.world import DIMENSIONS, SandboxPrompt, generate_prompts, split_for, stable_rng
 from tether.store import (
     ArtifactRecord,
@@ -32,22 +33,6 @@ from tether.store import (
 
 WORLD_KIND = "sandbox_world"
 POLICY_KIND = "policy"
-
-
-@dataclass(frozen=True)
-class SandboxConfig:
-    """How the sandbox world is built."""
-
-    seed: int = 0
-    """Seed of prompts, SFT corpus, anchors, initialization and simulated judgments."""
-    n_prompts: int = 12000
-    """Prompts generated into the store (pool plus held-out eval split)."""
-    eval_share: float = 0.1
-    """Share of prompts held out for behavioral suites; never trained or labelled on."""
-    responses_per_prompt: int = 2
-    """SFT responses sampled per pool prompt from the SFT style mix."""
-    policy: TinyPolicyConfig = field(default_factory=TinyPolicyConfig)
-    """Tiny policy size and SFT schedule."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import cast
 
@@ -27,6 +27,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from tether.sandbox.config import TinyPolicyConfig
+
 PAD, UNK, SEP, EOS = "[PAD]", "[UNK]", "[SEP]", "[EOS]"
 # Prompt then separator: the response follows it. Kept in the tokenizer so that callers use
 # `apply_chat_template(..., add_generation_prompt=True)` for the sandbox and real models alike.
@@ -34,32 +36,6 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}{{ message['content'] }}{% endfor %}"
     "{% if add_generation_prompt %} " + SEP + "{% endif %}"
 )
-
-
-@dataclass(frozen=True)
-class TinyPolicyConfig:
-    """Size and SFT schedule of the sandbox policy."""
-
-    n_layer: int = 2
-    """Transformer blocks."""
-    n_embd: int = 128
-    """Hidden size."""
-    n_head: int = 4
-    """Attention heads."""
-    n_positions: int = 128
-    """Context length in tokens (prompt plus response)."""
-    steps: int = 1300
-    """SFT optimizer steps."""
-    batch_size: int = 32
-    """Sequences per step."""
-    lr: float = 3e-3
-    """Peak learning rate (linear warmup, cosine decay)."""
-    warmup_steps: int = 50
-    """Warmup steps."""
-    weight_decay: float = 0.01
-    """AdamW weight decay."""
-    seed: int = 0
-    """Seed for initialization and batch order."""
 
 
 def train_tokenizer(texts: Sequence[str]) -> PreTrainedTokenizerFast:
