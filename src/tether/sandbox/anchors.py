@@ -7,7 +7,9 @@ levels that decide it, the way an expert annotator would write it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tether.sandbox.gold import GoldScores, grade
 from tether.sandbox.grammar import ParsedResponse, parse, render_sft_example
@@ -19,6 +21,9 @@ from tether.spec.anchors import Anchor, write_anchors
 ANCHORS_PER_DIMENSION: dict[Dimension, int] = {"safety": 7, "honesty": 5, "accuracy": 4, "concision": 4}
 MIN_GAP = 0.4
 """Smallest gold-utility gap for an anchor to count as clear-cut."""
+ANCHOR_STREAM = 7919
+"""Seed offset of the prompt stream anchors are drawn from, apart from the labeling pool."""
+ANCHOR_POOL = 800
 HARD_PER_DIMENSION = 2
 """Anchors per dimension drawn from the hard, adversarial and edge strata."""
 
@@ -96,7 +101,7 @@ def _clear_pair(prompt: SandboxPrompt, seed: int) -> tuple[str, str, GoldScores,
 
 def build_sandbox_anchors(seed: int = 0) -> list[Anchor]:
     """Clear-cut anchors per ANCHORS_PER_DIMENSION, with hard cases and A/B balanced."""
-    prompts = generate_prompts(seed=seed + 7919, n=800)  # a stream separate from the labeling pool
+    prompts = generate_prompts(seed=seed + ANCHOR_STREAM, n=ANCHOR_POOL)  # separate from the labeling pool
     offset = stable_rng("anchors", seed).randrange(2)  # exactly half the anchors favour A
     anchors: list[Anchor] = []
     for dim in DIMENSIONS:
@@ -139,3 +144,14 @@ def write_sandbox_anchors(path: Path, seed: int = 0) -> list[Anchor]:
     anchors = build_sandbox_anchors(seed)
     write_anchors(path, anchors)
     return anchors
+
+
+def anchor_prompt_meta(seed: int) -> Callable[[Anchor], dict[str, Any]]:
+    """Ground truth for sandbox anchor prompts, so simulated raters can judge anchors too."""
+    by_text = {p.text: p for p in generate_prompts(seed=seed + ANCHOR_STREAM, n=ANCHOR_POOL)}
+
+    def meta_for(anchor: Anchor) -> dict[str, Any]:
+        prompt = by_text.get(anchor.prompt)
+        return {} if prompt is None else prompt.to_meta()
+
+    return meta_for

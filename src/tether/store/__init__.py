@@ -12,7 +12,7 @@ from tether.store.artifacts import (
     list_artifacts,
     register_artifact,
 )
-from tether.store.engine import Store, open_store, sqlite_url
+from tether.store.engine import DbSession, Store, open_store, sqlite_url
 from tether.store.projects import (
     ensure_project,
     get_project,
@@ -25,6 +25,7 @@ from tether.store.records import ArtifactRecord, ProjectRecord, SpecVersionRecor
 
 __all__ = [
     "ArtifactRecord",
+    "DbSession",
     "NewPrompt",
     "ProjectRecord",
     "PromptRecord",

@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tether.errors import TetherInputError
 
+DbSession = Session
+"""The session type repository functions take; other packages annotate with this alias."""
+
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"

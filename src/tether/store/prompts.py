@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from tether.errors import TetherInputError
 from tether.store.models import PromptRow, utcnow
 
-SPLITS = ("pool", "eval")
+SPLITS = ("pool", "eval", "anchor")
 STRATA = ("routine", "hard", "adversarial", "edge")
 
 
@@ -133,3 +133,15 @@ def prompt_counts(session: Session, *, project_id: int, split: str | None = None
         query = query.where(PromptRow.split == split)
     rows = session.execute(query.group_by(PromptRow.dimension, PromptRow.stratum)).all()
     return Counter({(dim, stratum): count for dim, stratum, count in rows})
+
+
+def prompt_ids_by_key(session: Session, *, project_id: int, keys: Sequence[str]) -> dict[str, int]:
+    """Prompt ids for the given keys (keys not in the pool are absent from the result)."""
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(PromptRow.key, PromptRow.id).where(
+            PromptRow.project_id == project_id, PromptRow.key.in_(list(keys))
+        )
+    ).all()
+    return {key: pid for key, pid in rows}

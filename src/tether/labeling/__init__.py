@@ -1,0 +1,1 @@
+"""Labeling: stratified pairwise tasks, calibration on anchors, agreement tracking, exclusion, export."""

@@ -1,0 +1,437 @@
+"""Rater agreement and bias figures for `tether raters status`, vectorized over a columnar judgment table.
+
+No Python loop touches single judgments (loops run over raters, dimensions or rater pairs), so a
+million judgments report in seconds: `python bench/rater_report.py`.
+
+Conventions used throughout:
+- A repeated (rater, item) judgment counts once, the first row winning: a retried submission must
+  not double a rater's weight.
+- Agreement figures (majority, pairwise, alpha, kappa) use overlapped items only.
+- A figure with nothing to measure is None, never nan, so the report is strict JSON. Kappa is None
+  when expected agreement is 1 (both raters gave one same answer throughout), where sklearn's
+  `cohen_kappa_score` returns nan; alpha is None without pairable values or without variation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import krippendorff
+import numpy as np
+import numpy.typing as npt
+
+from tether.errors import TetherInputError
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+N_CHOICES = 3
+"""Canonical choices: 0 = response A, 1 = response B, 2 = tie."""
+TIE = 2
+
+# column -> (accepted dtype kinds, dtype it is stored as, allowed values or None)
+_COLUMNS: dict[str, tuple[str, type[np.generic], tuple[float, float] | None]] = {
+    "rater": ("iu", np.int64, None),  # range set by rater_names
+    "item": ("iu", np.int64, None),
+    "dimension": ("iu", np.int64, None),  # range set by dimension_names
+    "choice": ("iu", np.int8, (0, 2)),
+    "chose_left": ("b", np.bool_, None),
+    "longer": ("iu", np.int8, (-1, 1)),
+    "seconds": ("iuf", np.float64, (0, np.inf)),
+    "rationale_len": ("iu", np.int64, (0, np.inf)),
+    "rationale_id": ("iu", np.int64, None),
+    "anchor_correct": ("iu", np.int8, (-1, 1)),
+    "overlap": ("b", np.bool_, None),
+}
+_ROW_DEFAULTS = {"chose_left": False, "longer": -1, "seconds": 1.0, "rationale_len": 0, "anchor_correct": -1}
+_ROW_DEFAULTS |= {"overlap": False}
+
+
+class JudgmentTableError(TetherInputError, ValueError):
+    """A JudgmentTable column is malformed; the message names the column and the first bad row."""
+
+
+def _require(column: str, bad: BoolArray, what: str) -> None:
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise JudgmentTableError(f"JudgmentTable column {column!r}: {what} (first bad row: {row})")
+
+
+def _checked_shape(
+    name: str, column: object, kinds: str, dtype: type[np.generic], n: int
+) -> npt.NDArray[Any]:
+    if not (isinstance(column, np.ndarray) and column.ndim == 1 and column.dtype.kind in kinds):
+        got = getattr(column, "dtype", type(column).__name__)
+        raise JudgmentTableError(
+            f"JudgmentTable column {name!r}: expected a 1-D array castable to {np.dtype(dtype)}, got {got}"
+        )
+    if len(column) != n:
+        raise JudgmentTableError(f"JudgmentTable column {name!r}: length {len(column)}, expected {n}")
+    return column
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: elementwise array comparison has no single truth value
+class JudgmentTable:
+    """One row per judgment, as parallel columns, checked and stored as the dtypes below."""
+
+    rater: IntArray  # (N,) index into rater_names
+    item: IntArray  # (N,) task id; any integers
+    dimension: IntArray  # (N,) index into dimension_names; one dimension per item
+    choice: npt.NDArray[np.int8]  # (N,) 0 = response A, 1 = response B, 2 = tie
+    chose_left: BoolArray  # (N,) the rater picked the response displayed on the left; False for ties
+    longer: npt.NDArray[np.int8]  # (N,) side longer by more than 20% (0 = A, 1 = B), -1 if within 20%
+    seconds: FloatArray  # (N,) time spent on the judgment
+    rationale_len: IntArray  # (N,) characters in the rationale
+    rationale_id: IntArray  # (N,) id of the rationale text; equal ids mean identical text
+    anchor_correct: npt.NDArray[np.int8]  # (N,) 1/0 right/wrong on a clear-cut anchor, -1 otherwise
+    overlap: BoolArray  # (N,) an overlapped live task (several raters on purpose); one value per item
+    rater_names: list[str]
+    dimension_names: list[str]
+
+    def __post_init__(self) -> None:
+        n = int(np.size(self.rater))
+        index_ranges = {
+            "rater": (0, len(self.rater_names) - 1),
+            "dimension": (0, len(self.dimension_names) - 1),
+        }
+        for name, (kinds, dtype, allowed) in _COLUMNS.items():
+            column = _checked_shape(name, getattr(self, name), kinds, dtype, n)
+            if (bounds := index_ranges.get(name, allowed)) is not None:
+                # "Not inside" rather than "outside", so that nan fails too.
+                inside = (column >= bounds[0]) & (column <= bounds[1])
+                _require(name, ~inside, f"values must lie in [{bounds[0]}, {bounds[1]}]")
+            # Frozen, but normalizing dtypes once here keeps every later computation on known types.
+            object.__setattr__(self, name, np.ascontiguousarray(column, dtype=dtype))
+        for names in ("rater_names", "dimension_names"):
+            if len(set(getattr(self, names))) != len(getattr(self, names)):
+                raise JudgmentTableError(
+                    f"JudgmentTable {names}: names repeat, so results would be ambiguous"
+                )
+        _require("seconds", np.isinf(self.seconds), "must be finite")
+        _require("chose_left", self.chose_left & (self.choice == TIE), "must be False for ties")
+        self._check_item_constant()
+
+    def _check_item_constant(self) -> None:
+        # Per-dimension alpha and the overlap filter assume these are properties of the item.
+        order = np.argsort(self.item, kind="stable")
+        same_item = self.item[order][1:] == self.item[order][:-1]
+        for name in ("dimension", "overlap"):
+            column = getattr(self, name)[order]
+            bad = np.zeros(len(order), dtype=bool)
+            bad[order[1:]] = same_item & (column[1:] != column[:-1])
+            _require(name, bad, "differs between judgments of the same item")
+
+    @classmethod
+    def from_rows(
+        cls, rows: Iterable[Mapping[str, Any]], *, rater_names: list[str], dimension_names: list[str]
+    ) -> JudgmentTable:
+        """A table from dicts (for tests and small tools; loops in Python). Each row needs `rater` (a name),
+        `item` and `choice`; `dimension` (a name) defaults to the first, rationale_id to one per row, the
+        rest to chose_left=False, longer=-1, seconds=1.0, rationale_len=0, anchor_correct=-1, overlap=False.
+        """
+        full: list[dict[str, Any]] = []
+        for index, row in enumerate(rows):
+            if unknown := sorted(set(row) - set(_COLUMNS)):
+                raise JudgmentTableError(
+                    f"JudgmentTable.from_rows: row {index} has unknown columns {unknown}"
+                )
+            values = {"dimension": dimension_names[0], "rationale_id": -1 - index, **_ROW_DEFAULTS, **row}
+            values["rater"] = rater_names.index(values["rater"])
+            values["dimension"] = dimension_names.index(values["dimension"])
+            full.append(values)
+        arrays = {name: np.array([r[name] for r in full], dtype=spec[1]) for name, spec in _COLUMNS.items()}
+        return cls(**arrays, rater_names=list(rater_names), dimension_names=list(dimension_names))
+
+
+@dataclass(frozen=True)
+class RaterStats:
+    """One rater's figures; None where the rater has nothing to measure it on."""
+
+    name: str
+    judgments: int
+    anchor_agreement: float | None
+    anchors_judged: int
+    majority_agreement: float | None
+    majority_items: int
+    position_bias: float | None
+    length_bias: float | None
+    tie_rate: float
+    median_seconds: float | None
+    mean_rationale_chars: float | None
+    repeated_rationale_share: float
+
+
+@dataclass(frozen=True)
+class PairKappa:
+    """Cohen's kappa of two raters over the overlapped items both judged; None if undefined."""
+
+    rater_a: str
+    rater_b: str
+    shared_items: int
+    kappa: float | None
+    agreement: float
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """Agreement across the whole rater pool, on overlapped items."""
+
+    pairwise_agreement: float | None
+    alpha: float | None
+    alpha_by_dimension: dict[str, float | None]
+    kappas: list[PairKappa]
+
+
+@dataclass(frozen=True)
+class RaterReport:
+    """What `tether raters status` shows: per-rater figures in rater_names order, then the pool."""
+
+    raters: list[RaterStats]
+    pool: PoolStats
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict: only str, int, float, None, lists and dicts."""
+        return dataclasses.asdict(self)
+
+
+# ---- building blocks: pure functions over columns -------------------------------------------------
+
+
+def choice_counts(items: npt.ArrayLike, values: npt.ArrayLike, n_values: int = N_CHOICES) -> IntArray:
+    """(I, V) matrix: how many judgments gave each value to each distinct item (items in sorted order)."""
+    _, dense = np.unique(np.asarray(items), return_inverse=True)
+    return _counts(dense, np.asarray(values, dtype=np.int64), n_values)
+
+
+def _counts(dense_items: IntArray, values: IntArray, n_values: int) -> IntArray:
+    n_items = int(dense_items.max()) + 1 if len(dense_items) else 0
+    flat = np.bincount(dense_items * n_values + values, minlength=n_items * n_values)
+    return flat.reshape(n_items, n_values)
+
+
+def alpha_from_counts(counts: npt.ArrayLike) -> float | None:
+    """Krippendorff's alpha, nominal, from an (items, values) count matrix.
+
+    Items with fewer than two values are dropped first: they are not pairable and krippendorff
+    would count them in no coincidence anyway, but dropping them also skips the library's check.
+    """
+    matrix = np.asarray(counts)
+    pairable = matrix[matrix.sum(axis=1) >= 2]
+    if len(pairable) == 0 or np.count_nonzero(pairable.sum(axis=0)) < 2:
+        return None  # no pairs, or one value throughout: expected disagreement is 0
+    # REFERENCES.md: krippendorff defaults to the interval level; A/B/tie is nominal.
+    return float(krippendorff.alpha(value_counts=pairable, level_of_measurement="nominal"))
+
+
+def krippendorff_alpha_nominal(items: npt.ArrayLike, values: npt.ArrayLike) -> float | None:
+    """Krippendorff's alpha, nominal, of judgments given as parallel item and value (0, 1, 2) columns."""
+    return alpha_from_counts(choice_counts(items, values))
+
+
+def _agreement_from_counts(counts: IntArray) -> float | None:
+    n = counts.sum(axis=1)
+    pairs = int((n * (n - 1)).sum()) // 2
+    agreeing = int((counts * (counts - 1)).sum()) // 2
+    return agreeing / pairs if pairs else None
+
+
+def pairwise_agreement(items: npt.ArrayLike, values: npt.ArrayLike) -> float | None:
+    """Share of identical values over all (item, pair of distinct judgments of it); None without pairs."""
+    return _agreement_from_counts(choice_counts(items, values))
+
+
+def others_majority(
+    items: npt.ArrayLike, values: npt.ArrayLike, n_values: int = N_CHOICES
+) -> tuple[BoolArray, BoolArray]:
+    """Per judgment: (eligible, agrees) against the majority of the other judgments of its item.
+
+    Eligible when the item has >= 2 other judgments whose plurality has a unique winner;
+    agrees when eligible and this judgment's value is that winner.
+    """
+    value = np.asarray(values, dtype=np.int64)
+    _, dense = np.unique(np.asarray(items), return_inverse=True)
+    others = _counts(dense, value, n_values)[dense]  # (N, V)
+    others[np.arange(len(value)), value] -= 1
+    top = others.max(axis=1, initial=0)
+    unique_top = (others == top[:, None]).sum(axis=1) == 1
+    eligible = (others.sum(axis=1) >= 2) & unique_top
+    return eligible, eligible & (others.argmax(axis=1) == value)
+
+
+def _within_group_pairs(sorted_groups: IntArray) -> tuple[IntArray, IntArray]:
+    """Row positions (first, second), first < second, of every pair of rows sharing a group."""
+    n = len(sorted_groups)
+    starts = np.r_[True, sorted_groups[1:] != sorted_groups[:-1]] if n else np.zeros(0, dtype=bool)
+    run = np.cumsum(starts) - 1
+    run_end = np.cumsum(np.bincount(run))[run]  # exclusive end of each row's run
+    partners = run_end - np.arange(n) - 1
+    first = np.repeat(np.arange(n), partners)
+    offset = np.arange(len(first)) - np.repeat(np.cumsum(partners) - partners, partners)
+    return first, first + 1 + offset
+
+
+def pair_confusions(
+    items: npt.ArrayLike, raters: npt.ArrayLike, values: npt.ArrayLike, n_values: int = N_CHOICES
+) -> tuple[IntArray, IntArray]:
+    """Confusion matrices of every rater pair over the items both judged.
+
+    Expects each (rater, item) at most once. Returns pairs (P, 2) with rater_a < rater_b, in sorted
+    order, and confusions (P, V, V) where [p, x, y] counts items rater_a valued x and rater_b y.
+    """
+    item, rater = np.asarray(items), np.asarray(raters, dtype=np.int64)
+    value = np.asarray(values, dtype=np.int64)
+    order = np.argsort(item, kind="stable")
+    first, second = _within_group_pairs(item[order])
+    first, second = order[first], order[second]
+    swap = rater[first] > rater[second]
+    a, b = np.where(swap, second, first), np.where(swap, first, second)
+    n_raters = int(rater.max()) + 1 if len(rater) else 1
+    keys, pair = np.unique(rater[a] * n_raters + rater[b], return_inverse=True)
+    cells = pair * n_values * n_values + value[a] * n_values + value[b]
+    flat = np.bincount(cells, minlength=len(keys) * n_values * n_values)
+    pairs = np.stack([keys // n_raters, keys % n_raters], axis=1)
+    return pairs, flat.reshape(len(keys), n_values, n_values)
+
+
+def kappa_from_confusions(confusions: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """(kappa, observed agreement) per (P, V, V) confusion matrix; kappa is nan where pe == 1.
+
+    kappa = (po - pe) / (1 - pe), kept in integers as (n·trace − Σ r·c) / (n² − Σ r·c) so that
+    pe == 1 is detected exactly rather than as 1 − 1e-16.
+    """
+    conf = np.asarray(confusions, dtype=np.int64)
+    n = conf.sum(axis=(1, 2))
+    trace = np.trace(conf, axis1=1, axis2=2)
+    chance = (conf.sum(axis=2) * conf.sum(axis=1)).sum(axis=1)  # Σ_v rows_v · cols_v
+    numerator, denominator = n * trace - chance, n * n - chance
+    kappa = np.full(len(conf), np.nan)
+    np.divide(numerator, denominator, out=kappa, where=denominator != 0)
+    agreement = np.full(len(conf), np.nan)
+    np.divide(trace, n, out=agreement, where=n != 0)
+    return kappa, agreement
+
+
+def cohen_kappa(a: npt.ArrayLike, b: npt.ArrayLike, n_values: int = N_CHOICES) -> float | None:
+    """Cohen's kappa of two aligned label arrays (values 0..n_values-1); None where pe == 1 or empty."""
+    x, y = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    if x.shape != y.shape:
+        raise ValueError(f"cohen_kappa: label arrays differ in shape, {x.shape} vs {y.shape}")
+    confusion = np.bincount(x * n_values + y, minlength=n_values * n_values).reshape(1, n_values, n_values)
+    kappa = float(kappa_from_confusions(confusion)[0][0])
+    return None if np.isnan(kappa) else kappa
+
+
+def group_mean(
+    values: npt.ArrayLike, groups: IntArray, mask: BoolArray, n_groups: int
+) -> tuple[FloatArray, IntArray]:
+    """Per group: (mean of values over masked rows, nan where none; number of masked rows)."""
+    members = groups[mask]
+    count = np.bincount(members, minlength=n_groups)
+    total = np.bincount(members, weights=np.asarray(values, dtype=np.float64)[mask], minlength=n_groups)
+    mean = np.full(n_groups, np.nan)
+    np.divide(total, count, out=mean, where=count > 0)
+    return mean, count
+
+
+def group_median(values: FloatArray, groups: IntArray, n_groups: int) -> FloatArray:
+    """Per group median of values; nan for empty groups."""
+    ordered = values[np.lexsort((values, groups))]
+    size = np.bincount(groups, minlength=n_groups)
+    start = np.cumsum(size) - size
+    has = size > 0
+    median = np.full(n_groups, np.nan)
+    low, high = (start + (size - 1) // 2)[has], (start + size // 2)[has]
+    median[has] = (ordered[low] + ordered[high]) / 2
+    return median
+
+
+def repeated_within_group(groups: IntArray, keys: IntArray) -> BoolArray:
+    """Per row: whether its key occurs more than once among its group's rows."""
+    order = np.lexsort((keys, groups))
+    g, k = groups[order], keys[order]
+    new = np.r_[True, (g[1:] != g[:-1]) | (k[1:] != k[:-1])] if len(g) else np.zeros(0, dtype=bool)
+    run = np.cumsum(new) - 1
+    repeated = np.empty(len(g), dtype=bool)
+    repeated[order] = np.bincount(run)[run] > 1
+    return repeated
+
+
+# ---- the report ----------------------------------------------------------------------------------
+
+
+def first_judgments(table: JudgmentTable) -> IntArray:
+    """Row indices, in table order, of the first judgment of each (rater, item)."""
+    _, dense = np.unique(table.item, return_inverse=True)
+    _, first = np.unique(dense * len(table.rater_names) + table.rater, return_index=True)
+    return np.sort(first)
+
+
+def _none(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def _rater_stats(t: dict[str, npt.NDArray[Any]], names: list[str]) -> list[RaterStats]:
+    n, r, choice = len(names), t["rater"], t["choice"]
+    everything, decided = np.ones(len(r), dtype=bool), choice != TIE
+    anchor, anchors = group_mean(t["anchor_correct"] == 1, r, t["anchor_correct"] >= 0, n)
+    ov = t["overlap"]
+    eligible, agrees = others_majority(t["item"][ov], choice[ov])
+    majority, majority_items = group_mean(agrees, r[ov], eligible, n)
+    position, _ = group_mean(t["chose_left"], r, decided, n)
+    length, _ = group_mean(choice == t["longer"], r, decided & (t["longer"] >= 0), n)
+    ties, judgments = group_mean(choice == TIE, r, everything, n)
+    chars, _ = group_mean(t["rationale_len"], r, everything, n)
+    repeated, _ = group_mean(repeated_within_group(r, t["rationale_id"]), r, everything, n)
+    median = group_median(t["seconds"], r, n)
+    return [
+        RaterStats(
+            name=names[i],
+            judgments=int(judgments[i]),
+            anchor_agreement=_none(anchor[i]),
+            anchors_judged=int(anchors[i]),
+            majority_agreement=_none(majority[i]),
+            majority_items=int(majority_items[i]),
+            position_bias=_none(position[i]),
+            length_bias=_none(length[i]),
+            tie_rate=float(np.nan_to_num(ties[i])),  # 0.0 for a rater with no judgments
+            median_seconds=_none(median[i]),
+            mean_rationale_chars=_none(chars[i]),
+            repeated_rationale_share=float(np.nan_to_num(repeated[i])),
+        )
+        for i in range(n)
+    ]
+
+
+def _pool_stats(t: dict[str, npt.NDArray[Any]], table: JudgmentTable, min_shared: int) -> PoolStats:
+    ov = t["overlap"]
+    item, choice, dimension = t["item"][ov], t["choice"][ov].astype(np.int64), t["dimension"][ov]
+    _, dense = np.unique(item, return_inverse=True)
+    counts = _counts(dense, choice, N_CHOICES)  # (I, 3)
+    item_dimension = np.zeros(len(counts), dtype=np.int64)
+    item_dimension[dense] = dimension  # one dimension per item, checked by JudgmentTable
+    by_dimension = {
+        name: alpha_from_counts(counts[item_dimension == d]) for d, name in enumerate(table.dimension_names)
+    }
+    pairs, confusions = pair_confusions(dense, t["rater"][ov], choice)
+    shared = confusions.sum(axis=(1, 2))
+    keep = shared >= min_shared
+    kappa, agreement = kappa_from_confusions(confusions[keep])
+    names = table.rater_names
+    columns = (pairs[keep].tolist(), shared[keep].tolist(), kappa.tolist(), agreement.tolist())
+    kappas = [PairKappa(names[a], names[b], s, _none(k), g) for (a, b), s, k, g in zip(*columns, strict=True)]
+    return PoolStats(_agreement_from_counts(counts), alpha_from_counts(counts), by_dimension, kappas)
+
+
+def rater_report(table: JudgmentTable, *, min_shared: int = 20) -> RaterReport:
+    """Per-rater figures and pool agreement; kappas for rater pairs sharing >= min_shared overlapped items."""
+    if min_shared < 1:
+        raise ValueError(f"rater_report: min_shared must be >= 1, got {min_shared}")
+    rows = first_judgments(table)
+    # Without duplicates (the normal case) the columns are used as they are, without copies.
+    pick: Any = slice(None) if len(rows) == len(table.rater) else rows
+    t = {name: getattr(table, name)[pick] for name in _COLUMNS}
+    return RaterReport(raters=_rater_stats(t, table.rater_names), pool=_pool_stats(t, table, min_shared))

@@ -1,0 +1,298 @@
+"""Repository functions for responses, batches, comparison tasks and their assignment slots.
+
+A live task gets one open slot per rater it needs when it is planned. Raters claim slots with
+an optimistic `UPDATE … WHERE rater_id IS NULL`, so two raters fetching at once can never
+take the same slot, on SQLite or PostgreSQL, and a task never gets more raters than planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from tether.errors import TetherInputError
+from tether.store.models import AssignmentRow, BatchRow, PromptRow, ResponseRow, TaskRow, utcnow
+
+LIVE = "compare"
+ANCHOR = "anchor"
+
+
+@dataclass(frozen=True)
+class NewTask:
+    prompt_id: int
+    response_a_id: int
+    response_b_id: int
+    kind: str = LIVE
+    anchor_key: str | None = None
+    raters_needed: int = 1
+    origin: str = "plan"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssignmentRecord:
+    id: int
+    task_id: int
+    rater_id: int | None
+    purpose: str
+    round: int
+    position: int
+    swapped: bool | None
+    status: str
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What a rater needs to judge a task, in the task's canonical A/B order."""
+
+    task_id: int
+    kind: str
+    anchor_key: str | None
+    prompt_id: int
+    prompt: str
+    prompt_meta: dict[str, Any]
+    dimension: str
+    stratum: str
+    response_a: str
+    response_b: str
+    origin: str
+    meta: dict[str, Any]
+
+
+def _assignment(row: AssignmentRow) -> AssignmentRecord:
+    return AssignmentRecord(
+        row.id, row.task_id, row.rater_id, row.purpose, row.round, row.position, row.swapped, row.status
+    )
+
+
+def add_responses(
+    session: Session, *, project_id: int, items: Sequence[tuple[int, str, str]], spec_hash: str
+) -> list[int]:
+    """Store (prompt id, text, source) responses; returns their ids in order."""
+    if not items:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "project_id": project_id,
+            "prompt_id": p,
+            "text": t,
+            "source": s,
+            "spec_hash": spec_hash,
+            "created_at": now,
+        }
+        for p, t, s in items
+    ]
+    ids = session.scalars(
+        insert(ResponseRow).returning(ResponseRow.id, sort_by_parameter_order=True), rows
+    ).all()
+    return list(ids)
+
+
+def create_batch(
+    session: Session, *, project_id: int, name: str, meta: dict[str, Any], spec_hash: str
+) -> int:
+    row = BatchRow(project_id=project_id, name=name, meta=meta, spec_hash=spec_hash, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def add_tasks(
+    session: Session, *, project_id: int, batch_id: int | None, tasks: Sequence[NewTask], spec_hash: str
+) -> list[int]:
+    """Create tasks and, for live ones, one open slot per rater needed."""
+    if not tasks:
+        return []
+    if any(t.response_a_id == t.response_b_id for t in tasks):
+        raise TetherInputError("a comparison needs two different responses")
+    now = utcnow()
+    rows = [
+        {
+            "project_id": project_id,
+            "batch_id": batch_id,
+            "prompt_id": t.prompt_id,
+            "response_a_id": t.response_a_id,
+            "response_b_id": t.response_b_id,
+            "kind": t.kind,
+            "anchor_key": t.anchor_key,
+            "raters_needed": t.raters_needed,
+            "origin": t.origin,
+            "meta": t.meta,
+            "spec_hash": spec_hash,
+            "created_at": now,
+        }
+        for t in tasks
+    ]
+    ids = list(
+        session.scalars(insert(TaskRow).returning(TaskRow.id, sort_by_parameter_order=True), rows).all()
+    )
+    slots = [
+        {
+            "task_id": tid,
+            "rater_id": None,
+            "purpose": "live",
+            "round": 0,
+            "position": slot,
+            "status": "open",
+            "created_at": now,
+        }
+        for tid, task in zip(ids, tasks, strict=True)
+        if task.kind == LIVE
+        for slot in range(task.raters_needed)
+    ]
+    if slots:
+        session.execute(insert(AssignmentRow), slots)
+    return ids
+
+
+def anchor_task_ids(session: Session, *, project_id: int) -> dict[str, int]:
+    """Anchor key -> task id of the newest task for that anchor."""
+    rows = session.execute(
+        select(TaskRow.anchor_key, func.max(TaskRow.id))
+        .where(TaskRow.project_id == project_id, TaskRow.kind == ANCHOR)
+        .group_by(TaskRow.anchor_key)
+    ).all()
+    return {key: tid for key, tid in rows if key is not None}
+
+
+def open_assignment(session: Session, *, rater_id: int) -> AssignmentRecord | None:
+    """The rater's claimed, unanswered assignment, if any (a rater resumes where they left off)."""
+    row = session.scalars(
+        select(AssignmentRow)
+        .where(AssignmentRow.rater_id == rater_id, AssignmentRow.status == "claimed")
+        .order_by(AssignmentRow.id)
+        .limit(1)
+    ).first()
+    return None if row is None else _assignment(row)
+
+
+def claim_live_slot(
+    session: Session, *, project_id: int, rater_id: int, swapped: bool
+) -> AssignmentRecord | None:
+    """Claim an open slot of a live task this rater has never had; None when nothing is left.
+
+    Slots of tasks another rater already started come first, so overlapped tasks complete
+    (and agreement becomes measurable) before new ones are opened.
+    """
+    mine = aliased(AssignmentRow)
+    started = aliased(AssignmentRow)
+    for _ in range(8):  # optimistic claim: retry when another rater took the slot first
+        candidate = session.scalars(
+            select(AssignmentRow.id)
+            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+            .where(
+                TaskRow.project_id == project_id,
+                AssignmentRow.rater_id.is_(None),
+                AssignmentRow.status == "open",
+                ~exists().where(and_(mine.task_id == AssignmentRow.task_id, mine.rater_id == rater_id)),
+            )
+            .order_by(
+                exists()
+                .where(and_(started.task_id == AssignmentRow.task_id, started.rater_id.is_not(None)))
+                .desc(),
+                AssignmentRow.task_id,
+                AssignmentRow.position,
+            )
+            .limit(1)
+        ).first()
+        if candidate is None:
+            return None
+        claimed = session.execute(
+            update(AssignmentRow)
+            .where(AssignmentRow.id == candidate, AssignmentRow.rater_id.is_(None))
+            .values(rater_id=rater_id, status="claimed", swapped=swapped, claimed_at=utcnow())
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            row = session.get(AssignmentRow, candidate)
+            assert row is not None
+            session.refresh(row)
+            return _assignment(row)
+    return None
+
+
+def create_assignment(
+    session: Session, *, task_id: int, rater_id: int, purpose: str, round_: int, swapped: bool
+) -> AssignmentRecord:
+    """A claimed assignment for one rater (calibration and hidden anchors)."""
+    row = AssignmentRow(
+        task_id=task_id,
+        rater_id=rater_id,
+        purpose=purpose,
+        round=round_,
+        position=0,
+        swapped=swapped,
+        status="claimed",
+        claimed_at=utcnow(),
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return _assignment(row)
+
+
+def get_assignment(session: Session, *, assignment_id: int) -> AssignmentRecord | None:
+    row = session.get(AssignmentRow, assignment_id)
+    return None if row is None else _assignment(row)
+
+
+def complete_assignment(session: Session, *, assignment_id: int) -> None:
+    session.execute(update(AssignmentRow).where(AssignmentRow.id == assignment_id).values(status="done"))
+
+
+def rater_assignments(
+    session: Session, *, rater_id: int, purpose: str | None = None
+) -> list[AssignmentRecord]:
+    query = select(AssignmentRow).where(AssignmentRow.rater_id == rater_id)
+    if purpose is not None:
+        query = query.where(AssignmentRow.purpose == purpose)
+    return [_assignment(r) for r in session.scalars(query.order_by(AssignmentRow.id))]
+
+
+def task_view(session: Session, *, task_id: int) -> TaskView:
+    task = session.get(TaskRow, task_id)
+    if task is None:
+        raise TetherInputError(f"unknown task {task_id}")
+    prompt = session.get(PromptRow, task.prompt_id)
+    a = session.get(ResponseRow, task.response_a_id)
+    b = session.get(ResponseRow, task.response_b_id)
+    assert prompt is not None and a is not None and b is not None
+    return TaskView(
+        task_id=task.id,
+        kind=task.kind,
+        anchor_key=task.anchor_key,
+        prompt_id=prompt.id,
+        prompt=prompt.text,
+        prompt_meta=dict(prompt.meta or {}),
+        dimension=prompt.dimension,
+        stratum=prompt.stratum,
+        response_a=a.text,
+        response_b=b.text,
+        origin=task.origin,
+        meta=dict(task.meta or {}),
+    )
+
+
+def used_prompt_ids(session: Session, *, project_id: int) -> set[int]:
+    """Prompts that already have a live task."""
+    rows = session.scalars(
+        select(TaskRow.prompt_id).where(TaskRow.project_id == project_id, TaskRow.kind == LIVE)
+    )
+    return set(rows.all())
+
+
+def slot_counts(session: Session, *, project_id: int) -> dict[str, int]:
+    """Live slots by status: open (unclaimed), claimed (in progress) and done."""
+    rows = session.execute(
+        select(AssignmentRow.status, func.count())
+        .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+        .where(TaskRow.project_id == project_id, AssignmentRow.purpose == "live")
+        .group_by(AssignmentRow.status)
+    ).all()
+    counts = {"open": 0, "claimed": 0, "done": 0}
+    counts.update({status: n for status, n in rows})
+    return counts
