@@ -16,8 +16,9 @@ from tether.errors import TetherError, TetherInputError
 from tether.project import Project
 from tether.store import ArtifactRecord, find_artifact_by_path, get_artifact, latest_artifact
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# Wide when piped (logs, CI): rich would otherwise squeeze tables into 80 columns.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 ProjectOption = Annotated[
     Path | None,

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tether.hf import load_causal_lm
-from tether.labeling.plan import PlannedPair, PlanSummary, draw_pairs, overlap_flags, plan_quotas, summarize
+from tether.labeling.plan import (
+    Generate,
+    PlannedPair,
+    PlanSummary,
+    draw_pairs,
+    overlap_flags,
+    plan_quotas,
+    summarize,
+)
 from tether.project import Project
 from tether.sandbox.policy import sample_responses
 from tether.store import list_prompts
@@ -60,12 +68,17 @@ def plan_batch(
     project: Project,
     *,
     n: int,
-    sampler: PairSampler,
+    sampler: Generate,
+    labels: tuple[str, str],
     seed: int,
     name: str | None = None,
     origin: str = "plan",
 ) -> PlannedBatch:
-    """Draw a stratified batch from unused pool prompts and write it as tasks."""
+    """Draw a stratified batch from unused pool prompts and write it as tasks.
+
+    `sampler` writes two candidate responses per prompt (a `PairSampler` over checkpoints, or
+    any function with that signature); `labels` name the two sources on the stored responses.
+    """
     policy = project.spec.labeling
     with project.store.session() as session:
         used = used_prompt_ids(session, project_id=project.project_id)
@@ -77,7 +90,7 @@ def plan_batch(
     flags = overlap_flags(len(pairs), policy, seed=seed)
     summary = summarize(pairs, flags)
     batch_id = _write(
-        project, pairs, flags, sampler.labels, name or f"batch-seed{seed}-n{n}", summary, origin
+        project, pairs, flags, labels, name or f"batch-seed{seed}-n{n}", summary, origin
     )
     return PlannedBatch(batch_id, summary)
 

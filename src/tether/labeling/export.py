@@ -72,6 +72,8 @@ class TaskVotes:
     origin: str
     """Where the prompt came from: "plan", "redteam", "production", ..."""
     votes: tuple[Vote, ...]
+    spec_hash: str = ""
+    """Hash of the spec the task was made under."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class PreferenceRow:
     task_id: int
     tie: bool = False
     """True for a tie kept with keep_ties=True: chosen is response_a, rejected response_b, margin 0.0."""
+    spec_hash: str = ""
+    """Hash of the spec the task was made under."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,7 @@ def _row(task: TaskVotes, chosen: str, rejected: str, *, margin: float, tie: boo
         rater_names=tuple(vote.rater_name for vote in task.votes),
         task_id=task.task_id,
         tie=tie,
+        spec_hash=task.spec_hash,
     )
 
 
@@ -358,6 +363,7 @@ def _features() -> Features:
             "rater_names": List(Value("string")),
             "task_id": Value("int64"),
             "tie": Value("bool"),
+            "spec_hash": Value("string"),
         }
     )
 

@@ -46,9 +46,10 @@ _COLUMNS: dict[str, tuple[str, type[np.generic], tuple[float, float] | None]] = 
     "rationale_id": ("iu", np.int64, None),
     "anchor_correct": ("iu", np.int8, (-1, 1)),
     "overlap": ("b", np.bool_, None),
+    "practice": ("b", np.bool_, None),
 }
 _ROW_DEFAULTS = {"chose_left": False, "longer": -1, "seconds": 1.0, "rationale_len": 0, "anchor_correct": -1}
-_ROW_DEFAULTS |= {"overlap": False}
+_ROW_DEFAULTS |= {"overlap": False, "practice": False}
 
 
 class JudgmentTableError(TetherInputError, ValueError):
@@ -91,9 +92,14 @@ class JudgmentTable:
     overlap: BoolArray  # (N,) an overlapped live task (several raters on purpose); one value per item
     rater_names: list[str]
     dimension_names: list[str]
+    practice: BoolArray | None = None
+    """(N,) a calibration judgment, made with expert feedback: left out of the bias figures,
+    because a rater learning the rubric on anchors is not yet showing their habits. None: all False."""
 
     def __post_init__(self) -> None:
         n = int(np.size(self.rater))
+        if self.practice is None:
+            object.__setattr__(self, "practice", np.zeros(n, dtype=bool))
         index_ranges = {
             "rater": (0, len(self.rater_names) - 1),
             "dimension": (0, len(self.dimension_names) - 1),
@@ -381,8 +387,9 @@ def _rater_stats(t: dict[str, npt.NDArray[Any]], names: list[str]) -> list[Rater
     ov = t["overlap"]
     eligible, agrees = others_majority(t["item"][ov], choice[ov])
     majority, majority_items = group_mean(agrees, r[ov], eligible, n)
-    position, _ = group_mean(t["chose_left"], r, decided, n)
-    length, _ = group_mean(choice == t["longer"], r, decided & (t["longer"] >= 0), n)
+    habitual = decided & ~t["practice"]
+    position, _ = group_mean(t["chose_left"], r, habitual, n)
+    length, _ = group_mean(choice == t["longer"], r, habitual & (t["longer"] >= 0), n)
     ties, judgments = group_mean(choice == TIE, r, everything, n)
     chars, _ = group_mean(t["rationale_len"], r, everything, n)
     repeated, _ = group_mean(repeated_within_group(r, t["rationale_id"]), r, everything, n)

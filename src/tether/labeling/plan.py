@@ -46,11 +46,13 @@ def plan_quotas(n: int, dimensions: Sequence[str], policy: LabelingPolicy) -> di
             f"{len(dimensions)} dimensions at once"
         )
     n_hard = round(n * policy.hard_case_share)
+    k = len(dimensions)
     quotas: dict[Cell, int] = {}
-    for group, total in (("routine", n - n_hard), ("hard", n_hard)):
-        base, extra = divmod(total, len(dimensions))
+    # The routine remainder starts where the hard remainder stopped, so dimensions stay within one task.
+    for group, total, start in (("hard", n_hard, 0), ("routine", n - n_hard, n_hard % k)):
+        base, extra = divmod(total, k)
         for i, dim in enumerate(dimensions):
-            quotas[(dim, group)] = base + (1 if i < extra else 0)
+            quotas[(dim, group)] = base + (1 if (i - start) % k < extra else 0)
     return quotas
 
 

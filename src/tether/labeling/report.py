@@ -56,6 +56,7 @@ def judgment_table(
         overlap=np.array([f.task_kind == "compare" and f.raters_needed > 1 for f in facts], dtype=bool),
         rater_names=[r.name for r in raters],
         dimension_names=dims,
+        practice=np.array([f.purpose == "calibration" for f in facts], dtype=bool),
     )
 
 

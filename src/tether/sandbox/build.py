@@ -83,7 +83,7 @@ def _check_seed(project: Project, seed: int) -> None:
         )
 
 
-def _store_prompts(project: Project, prompts: list[tuple[SandboxPrompt, str]], seed: int) -> int:
+def store_prompts(project: Project, prompts: list[tuple[SandboxPrompt, str]], seed: int) -> int:
     rows = [
         NewPrompt(
             key=p.id,
@@ -129,7 +129,7 @@ def build_world(
     )
     # 1. prompts
     prompts = sandbox_prompts(cfg)
-    added = _store_prompts(project, prompts, cfg.seed)
+    added = store_prompts(project, prompts, cfg.seed)
     out.world_file.write_text(
         json.dumps({"config": asdict(cfg), "n_prompts": len(prompts)}, indent=2), "utf-8"
     )

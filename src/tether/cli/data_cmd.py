@@ -1,0 +1,60 @@
+"""`tether data export`: the preference dataset for reward-model training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from tether.cli.common import ProjectOption, console, open_project
+from tether.errors import TetherInputError
+
+app = typer.Typer(help="Export preference datasets.", no_args_is_help=True)
+
+
+@app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write (must be new or empty).")],
+    project: ProjectOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or hf (datasets.save_to_disk).")] = "jsonl",
+    include_excluded: Annotated[
+        bool, typer.Option("--include-excluded", help="Keep excluded and not-yet-active raters' labels.")
+    ] = False,
+    keep_ties: Annotated[
+        bool, typer.Option("--keep-ties", help="Keep tasks whose majority is a tie.")
+    ] = False,
+    heldout: Annotated[
+        float, typer.Option(help="Held-out share, stratified by dimension and stratum.")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out split.")] = 0,
+) -> None:
+    """Majority-aggregate judgments into TRL's prompt/chosen/rejected format with a held-out split."""
+    from tether.labeling.dataset import export_preferences
+
+    if fmt not in ("jsonl", "hf"):
+        raise TetherInputError(f"--format must be jsonl or hf, got '{fmt}'")
+    if not 0 <= heldout < 1:
+        raise TetherInputError(f"--heldout must be in [0, 1), got {heldout}")
+    result = export_preferences(
+        open_project(project),
+        out=out,
+        fmt="hf" if fmt == "hf" else "jsonl",
+        include_excluded=include_excluded,
+        keep_ties=keep_ties,
+        heldout=heldout,
+        seed=seed,
+    )
+    s = result.stats
+    console.print(
+        f"export {result.artifact.id}: {result.train} train / {result.test} held-out pairs "
+        f"in {escape(str(out))}"
+    )
+    console.print(
+        f"  {s.tasks} labelled tasks: {s.kept} kept, {s.dropped_ties} ties and "
+        f"{s.dropped_no_majority} without a majority dropped"
+    )
+    console.print(f"  raters: {', '.join(result.raters)}")
+    if result.left_out:
+        console.print(f"  left out (not active): {', '.join(result.left_out)}")

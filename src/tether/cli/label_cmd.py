@@ -1,0 +1,152 @@
+"""`tether label …`: plan batches, simulate the sandbox pool, run an AI rater, import judgments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tether.cli.common import ProjectOption, ResolvedArtifact, console, open_project, resolve_artifact
+
+if TYPE_CHECKING:
+    from tether.labeling.context import LabelingContext
+    from tether.project import Project
+
+app = typer.Typer(help="Plan, assign and collect pairwise labeling batches.", no_args_is_help=True)
+
+
+def project_context(project: Project) -> LabelingContext:
+    """The labeling context; sandbox projects get ground truth on anchor prompts for simulation."""
+    from tether.labeling.context import labeling_context
+    from tether.sandbox.anchors import anchor_prompt_meta
+    from tether.store import latest_artifact
+
+    with project.store.session() as session:
+        world = latest_artifact(session, project_id=project.project_id, kind="sandbox_world")
+    if world is None:
+        return labeling_context(project)
+    seed = int(world.meta.get("seed", 0))
+    return labeling_context(project, seed=seed, meta_for=anchor_prompt_meta(seed))
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@app.command("plan")
+def plan(
+    n: Annotated[int, typer.Option("--n", min=1, help="Tasks in the batch.")],
+    project: ProjectOption = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Policy checkpoint (artifact id or path; default: latest).")
+    ] = None,
+    baseline: Annotated[str | None, typer.Option(help="Compare the policy against this checkpoint.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the draw and the sampling.")] = 0,
+) -> None:
+    """Draw a stratified batch meeting the spec's quotas, with two candidate responses per prompt."""
+    from tether.hf import quiet_transformers
+    from tether.labeling.batches import PairSampler, PolicySource, plan_batch
+
+    quiet_transformers()
+    proj = open_project(project)
+    main = resolve_artifact(proj, kind="policy", explicit=policy)
+    other = resolve_artifact(proj, kind="policy", explicit=baseline) if baseline else None
+
+    def source(resolved: ResolvedArtifact) -> PolicySource:
+        return PolicySource(resolved.path, resolved.record.id if resolved.record else str(resolved.path))
+
+    sampler = PairSampler(source(main), source(other) if other else None, seed=seed)
+    with console.status(f"sampling two responses for {n} prompts"):
+        planned = plan_batch(proj, n=n, sampler=sampler, labels=sampler.labels, seed=seed)
+    s = planned.summary
+    target = proj.spec.labeling.hard_case_share
+    console.print(
+        f"batch {planned.batch_id}: {s.tasks} tasks, {s.overlapped} overlapped "
+        f"(x{proj.spec.labeling.raters_per_overlap} raters)"
+    )
+    console.print(f"hard-case share {s.hard_share:.1%} (spec {target:.0%}); strata {s.strata}")
+    console.print("dimension shares: " + ", ".join(f"{d} {v:.1%}" for d, v in s.dimension_shares.items()))
+
+
+@app.command("simulate")
+def simulate(
+    project: ProjectOption = None,
+    pool: Annotated[Path | None, typer.Option(help="Rater pool YAML (default: the sandbox's pool).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated judgments.")] = 0,
+) -> None:
+    """Let the sandbox rater pool answer all open work, calibration included."""
+    from tether.errors import TetherInputError
+    from tether.labeling.simulate import simulate as run_simulation
+    from tether.sandbox.raters import default_pool, load_pool
+    from tether.store.tasks import slot_counts
+
+    proj = open_project(project)
+    try:
+        profiles = load_pool(pool) if pool else default_pool()
+    except ValueError as exc:
+        raise TetherInputError(str(exc)) from None
+    ctx = project_context(proj)
+    with proj.store.session() as session:
+        open_slots = slot_counts(session, project_id=proj.project_id)["open"]
+    expected = open_slots + len(profiles) * len(ctx.calibration_keys)
+    with _progress("judgments") as progress:
+        task = progress.add_task("judgments", total=expected)
+        summary = run_simulation(proj, ctx, profiles, seed=seed, on_judgment=lambda _: progress.advance(task))
+        progress.update(task, total=summary.judgments, completed=summary.judgments)
+    console.print(f"{summary.judgments} judgments from {len(summary.by_rater)} simulated raters")
+    for name, status in summary.statuses.items():
+        console.print(f"  {escape(name)}: {summary.by_rater.get(name, 0)} judgments, {status}")
+
+
+@app.command("ai")
+def ai(
+    endpoint: Annotated[str, typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")],
+    model: Annotated[str, typer.Option(help="Model name served at the endpoint.")],
+    project: ProjectOption = None,
+    name: Annotated[str | None, typer.Option(help="Rater name (default: ai-MODEL).")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="TETHER_JUDGE_API_KEY", help="Bearer token.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Stop after this many judgments.")] = None,
+) -> None:
+    """Run an AI rater (RLAIF): calibrated like people, each pair judged in both orders."""
+    from tether.labeling.ai_judge import JudgeConfig
+    from tether.labeling.ai_rater import run_ai_rater
+
+    proj = open_project(project)
+    config = JudgeConfig(endpoint=endpoint.rstrip("/"), model=model, api_key=api_key)
+    ctx = project_context(proj)
+    rater_name = name or f"ai-{model}"
+    with _progress(f"judgments by {rater_name}") as progress:
+        task = progress.add_task("ai", total=limit)
+        summary = run_ai_rater(
+            proj, ctx, config, name=rater_name, limit=limit, on_judgment=lambda: progress.advance(task)
+        )
+    console.print(
+        f"{rater_name}: {summary.judgments} judgments, "
+        f"{summary.position_inconsistent} position-inconsistent, status {summary.status}"
+    )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path, typer.Argument(help="JSONL of judgments: rater, assignment, choice, strength, rationale.")
+    ],
+    project: ProjectOption = None,
+) -> None:
+    """Import judgments collected elsewhere; every line is checked before anything is written."""
+    from tether.labeling.importer import import_judgments
+
+    proj = open_project(project)
+    result = import_judgments(proj, project_context(proj), file)
+    console.print(
+        f"imported {result.written} judgments ({result.replayed} already present) from {escape(str(file))}"
+    )

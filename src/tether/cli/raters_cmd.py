@@ -1,0 +1,110 @@
+"""`tether raters …`: add people, report agreement and bias, and make manual status decisions."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tether.cli.common import ProjectOption, console, open_project
+from tether.errors import TetherInputError
+
+app = typer.Typer(help="Add, calibrate, exclude and report on raters.", no_args_is_help=True)
+Reason = Annotated[str, typer.Option("--reason", help="Why; recorded in the rater's history.")]
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Rater name.")],
+    project: ProjectOption = None,
+    kind: Annotated[str, typer.Option(help="human or ai.")] = "human",
+    admin: Annotated[bool, typer.Option("--admin", help="An admin account for the dashboard.")] = False,
+) -> None:
+    """Add a rater and print their sign-in token once (only its hash is stored)."""
+    from tether.labeling.raters import add_person
+
+    if kind not in ("human", "ai"):
+        raise TetherInputError(f"--kind must be human or ai, got '{kind}'")
+    rater, token = add_person(open_project(project), name=name, kind=kind, admin=admin)
+    role = "admin" if rater.is_admin else f"{rater.kind} rater, {rater.status}"
+    console.print(f"added {escape(rater.name)} ({role})")
+    console.print(f"token (shown once, keep it safe): [bold]{token}[/]")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+@app.command("status")
+def status(
+    project: ProjectOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Per-rater agreement with experts and peers, biases and effort; pool agreement."""
+    from tether.labeling.report import raters_status
+
+    report = raters_status(open_project(project))
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    table = Table(
+        "rater", "kind", "status", "judg.", "experts", "majority", "left", "longer", "ties", "sec", "copy"
+    )
+    for r in report["raters"]:
+        table.add_row(
+            escape(r["name"]),
+            r["kind"],
+            r["status"],
+            _fmt(r.get("judgments")),
+            _fmt(r.get("anchor_agreement")),
+            _fmt(r.get("majority_agreement")),
+            _fmt(r.get("position_bias")),
+            _fmt(r.get("length_bias")),
+            _fmt(r.get("tie_rate")),
+            _fmt(r.get("median_seconds")),
+            _fmt(r.get("repeated_rationale_share")),
+        )
+    console.print(table)
+    pool = report["pool"]
+    dims = ", ".join(f"{d} {_fmt(a)}" for d, a in pool["alpha_by_dimension"].items())
+    console.print(
+        f"pool: pairwise agreement {_fmt(pool['pairwise_agreement'])}, "
+        f"Krippendorff's alpha {_fmt(pool['alpha'])} ({dims}); {len(pool['kappas'])} rater pairs with Cohen's kappa"
+    )
+    for r in report["raters"]:
+        if r["status"] != "active" and r["reason"]:
+            console.print(f"  {escape(r['name'])} ({r['status']}): {escape(r['reason'])}")
+
+
+@app.command("recalibrate")
+def recalibrate(name: str, project: ProjectOption = None, reason: Reason = "recalibration requested") -> None:
+    """Start calibration over on a fresh anchor ordering."""
+    from tether.labeling import raters
+
+    rater = raters.recalibrate(open_project(project), name=name, reason=reason)
+    console.print(f"{escape(rater.name)} is {rater.status} (round {rater.calibration_round})")
+
+
+@app.command("exclude")
+def exclude(name: str, reason: Reason, project: ProjectOption = None) -> None:
+    """Exclude a rater from training data; their labels stay for analysis."""
+    from tether.labeling import raters
+
+    rater = raters.exclude(open_project(project), name=name, reason=reason)
+    console.print(f"{escape(rater.name)} is {rater.status}")
+
+
+@app.command("readmit")
+def readmit(name: str, reason: Reason, project: ProjectOption = None) -> None:
+    """Readmit a rater to training data."""
+    from tether.labeling import raters
+
+    rater = raters.readmit(open_project(project), name=name, reason=reason)
+    console.print(f"{escape(rater.name)} is {rater.status}")

@@ -1,0 +1,100 @@
+"""`tether data export`: the preference dataset from the store, registered with its lineage."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tether.errors import TetherInputError
+from tether.hashing import content_sha256
+from tether.labeling.export import AggregateStats, TaskVotes, Vote, aggregate, split_heldout, write_export
+from tether.project import Project
+from tether.store import ArtifactRecord, latest_artifact, register_artifact
+from tether.store.exports import VoteFacts, live_votes
+from tether.store.raters import list_raters
+
+EXPORT_KIND = "export"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    artifact: ArtifactRecord
+    stats: AggregateStats
+    train: int
+    test: int
+    raters: list[str]
+    left_out: list[str]
+
+
+def task_votes(facts: list[VoteFacts]) -> list[TaskVotes]:
+    out = []
+    for _, group in itertools.groupby(facts, key=lambda f: f.task_id):
+        votes = list(group)
+        first = votes[0]
+        out.append(
+            TaskVotes(
+                task_id=first.task_id,
+                prompt=first.prompt,
+                response_a=first.response_a,
+                response_b=first.response_b,
+                dimension=first.dimension,
+                stratum=first.stratum,
+                origin=first.origin,
+                votes=tuple(Vote(v.rater_id, v.rater_name, v.choice, v.strength) for v in votes),  # type: ignore[arg-type]
+                spec_hash=first.spec_hash,
+            )
+        )
+    return out
+
+
+def export_preferences(
+    project: Project,
+    *,
+    out: Path,
+    fmt: Literal["jsonl", "hf"] = "jsonl",
+    include_excluded: bool = False,
+    keep_ties: bool = False,
+    heldout: float = 0.1,
+    seed: int = 0,
+) -> ExportResult:
+    """Aggregate live judgments by majority, split held-out by dimension and stratum, write, register."""
+    statuses = None if include_excluded else {"active"}
+    with project.store.session() as session:
+        facts = live_votes(session, project_id=project.project_id, statuses=statuses)
+        raters = list_raters(session, project_id=project.project_id)
+        world = latest_artifact(session, project_id=project.project_id, kind="anchors")
+    if not facts:
+        raise TetherInputError("no judgments from included raters yet; label (or simulate) before exporting")
+    rows, stats = aggregate(task_votes(facts), keep_ties=keep_ties)
+    if not rows:
+        raise TetherInputError("every labelled task was a tie or had no majority; nothing to export")
+    train, test = split_heldout(rows, share=heldout, seed=seed)
+    used = sorted({f.rater_name for f in facts})
+    left_out = sorted(r.name for r in raters if r.name not in used and not r.is_admin)
+    manifest = {
+        "spec_hash": project.spec_hash,
+        "project": project.config.name,
+        "include_excluded": include_excluded,
+        "keep_ties": keep_ties,
+        "heldout_share": heldout,
+        "seed": seed,
+        "raters": used,
+        "raters_left_out": left_out,
+        "batches": sorted({f.batch_id for f in facts if f.batch_id is not None}),
+        "aggregate": vars(stats),
+    }
+    write_export(out, train, test, fmt=fmt, manifest=manifest)
+    with project.store.session() as session:
+        artifact = register_artifact(
+            session,
+            project_id=project.project_id,
+            kind=EXPORT_KIND,
+            path=project.relative(out),
+            content_hash=content_sha256(out),
+            spec_hash=project.spec_hash,
+            parents=[world.id] if world else [],
+            meta={"format": fmt, "train": len(train), "test": len(test), **manifest},
+        )
+    return ExportResult(artifact, stats, len(train), len(test), used, left_out)

@@ -1,0 +1,76 @@
+"""Manual rater decisions and sign-in tokens.
+
+Tokens are random and long (256 bits), so a single SHA-256 is enough to store them safely:
+there is nothing to brute-force that a slow password hash would protect. Only the hash is
+stored; the token is shown once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from tether.errors import TetherInputError
+from tether.project import Project
+from tether.store.raters import RaterRecord, add_rater, get_rater, set_rater_status
+
+TOKEN_BYTES = 32
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def tokens_match(token: str, stored_hash: str) -> bool:
+    """Constant-time comparison of a presented token with a stored hash."""
+    return hmac.compare_digest(hash_token(token), stored_hash)
+
+
+def add_person(
+    project: Project, *, name: str, kind: str = "human", admin: bool = False
+) -> tuple[RaterRecord, str]:
+    """Add a rater (or an admin) and return the sign-in token, which is never stored in clear."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    with project.store.session() as session:
+        rater = add_rater(
+            session,
+            project_id=project.project_id,
+            name=name,
+            kind=kind,
+            spec_hash=project.spec_hash,
+            is_admin=admin,
+            token_hash=hash_token(token),
+        )
+    return rater, token
+
+
+def _change(project: Project, name: str, status: str, reason: str, *, new_round: bool = False) -> RaterRecord:
+    if not reason.strip():
+        raise TetherInputError("--reason is required: every status change records why")
+    with project.store.session() as session:
+        rater = get_rater(session, project_id=project.project_id, name=name)
+        if rater.is_admin:
+            raise TetherInputError(f"'{name}' is an admin account, not a rater")
+        return set_rater_status(
+            session,
+            rater_id=rater.id,
+            status=status,
+            reason=reason,
+            spec_hash=project.spec_hash,
+            calibration_round=rater.calibration_round + 1 if new_round else None,
+        )
+
+
+def recalibrate(project: Project, *, name: str, reason: str = "recalibration requested") -> RaterRecord:
+    """Start calibration over, on a fresh anchor ordering; out of training data until it passes."""
+    return _change(project, name, "calibrating", reason, new_round=True)
+
+
+def exclude(project: Project, *, name: str, reason: str) -> RaterRecord:
+    """Exclude from training data; the rater's labels stay for analysis."""
+    return _change(project, name, "excluded", reason)
+
+
+def readmit(project: Project, *, name: str, reason: str) -> RaterRecord:
+    return _change(project, name, "active", reason)
