@@ -45,3 +45,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def _no_ambient_db_url(monkeypatch: pytest.MonkeyPatch) -> None:
     # A developer's TETHER_DB_URL must never point tests at a real store.
     monkeypatch.delenv("TETHER_DB_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The default sandbox world (a full build, about a minute), shared by the slow tests.
+
+    Tests may add labels to it but never rebuild or delete what the build wrote.
+    """
+    from tether.sandbox.build import build_world
+    from tether.sandbox.config import SandboxConfig
+    from tether.scaffold import init_project
+
+    project = init_project(tmp_path_factory.mktemp("world") / "sandbox", template="sandbox")
+    return project, build_world(project, SandboxConfig())

@@ -38,7 +38,9 @@ def test_position_biased_judge_is_caught_by_calibration(lab: Lab) -> None:
 def test_consistent_judge_finishes_calibration(lab: Lab) -> None:
     project, ctx = lab
     with FakeOpenAI(prefer_shorter()) as fake:
-        summary = run_ai_rater(project, ctx, JudgeConfig(endpoint=fake.endpoint, model="short"), name="s", limit=20)
+        summary = run_ai_rater(
+            project, ctx, JudgeConfig(endpoint=fake.endpoint, model="short"), name="s", limit=20
+        )
     assert summary.position_inconsistent == 0
     assert summary.status in ("active", "needs_retraining")
 

@@ -32,11 +32,20 @@ def fetch(project: Project, ctx: LabelingContext, name: str) -> QueueItem | None
         return next_item(s, ctx, rater(project, name))
 
 
-def answer(project: Project, ctx: LabelingContext, name: str, item: QueueItem, choice: str, key: str | None = None):  # type: ignore[no-untyped-def]
+def answer(
+    project: Project, ctx: LabelingContext, name: str, item: QueueItem, choice: str, key: str | None = None
+):  # type: ignore[no-untyped-def]
     with project.store.session() as s:
         return submit_judgment(
-            s, ctx, rater(project, name), assignment_id=item.assignment.id, choice=choice, strength=2,
-            rationale=GOOD, seconds=12.0, idempotency_key=key or f"k-{item.assignment.id}",
+            s,
+            ctx,
+            rater(project, name),
+            assignment_id=item.assignment.id,
+            choice=choice,
+            strength=2,
+            rationale=GOOD,
+            seconds=12.0,
+            idempotency_key=key or f"k-{item.assignment.id}",
         )
 
 
@@ -125,8 +134,15 @@ def test_bad_submissions_are_refused_and_write_nothing(lab: Lab) -> None:
     for name, assignment_id, choice, rationale, message in cases:
         with pytest.raises(TetherInputError, match=message), project.store.session() as s:
             submit_judgment(
-                s, ctx, rater(project, name), assignment_id=assignment_id, choice=choice, strength=2,
-                rationale=rationale, seconds=1.0, idempotency_key=f"bad-{name}-{choice}",
+                s,
+                ctx,
+                rater(project, name),
+                assignment_id=assignment_id,
+                choice=choice,
+                strength=2,
+                rationale=rationale,
+                seconds=1.0,
+                idempotency_key=f"bad-{name}-{choice}",
             )
     with pytest.raises(TetherInputError, match="unknown rater 'nobody'"), project.store.session() as s:
         get_rater(s, project_id=project.project_id, name="nobody")
@@ -168,7 +184,12 @@ def test_import_is_all_or_nothing_with_line_numbers(lab: Lab, tmp_path: Path) ->
     item = fetch(project, ctx, "ana")
     assert item is not None
     good = {"rater": "ana", "assignment": item.assignment.id, "choice": "A", "strength": 2, "rationale": GOOD}
-    lines = [json.dumps(good), "{not json", json.dumps({**good, "strength": "2"}), json.dumps({**good, "rater": "zed"})]
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({**good, "strength": "2"}),
+        json.dumps({**good, "rater": "zed"}),
+    ]
     path = tmp_path / "import.jsonl"
     path.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(TetherInputError) as info:

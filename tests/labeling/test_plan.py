@@ -82,5 +82,10 @@ def test_shortfall_after_identical_pairs_is_reported() -> None:
 
 
 def test_group_and_overlap_helpers() -> None:
-    assert [group_of(s) for s in ("routine", "hard", "adversarial", "edge")] == ["routine", "hard", "hard", "hard"]
+    assert [group_of(s) for s in ("routine", "hard", "adversarial", "edge")] == [
+        "routine",
+        "hard",
+        "hard",
+        "hard",
+    ]
     assert Counter(overlap_flags(50, LabelingPolicy(overlap_fraction=0.2), seed=3))[True] == 10

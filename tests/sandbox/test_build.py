@@ -81,15 +81,9 @@ def test_cli_build_and_check(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The acceptance figures, on the default world (one full build, shared).
-@pytest.fixture(scope="module")
-def default_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, BuildResult]:
-    project = init_project(tmp_path_factory.mktemp("world") / "sandbox", template="sandbox")
-    return project, build_world(project, SandboxConfig())
-
-
 @pytest.mark.slow
-def test_default_world_prompts_are_tagged_and_held_out(default_build: tuple[Project, BuildResult]) -> None:
-    project, result = default_build
+def test_default_world_prompts_are_tagged_and_held_out(sandbox_world: tuple[Project, BuildResult]) -> None:
+    project, result = sandbox_world
     assert result.prompts_total == 12000
     with project.store.session() as s:
         counts = prompt_counts(s, project_id=project.project_id)
@@ -103,8 +97,8 @@ def test_default_world_prompts_are_tagged_and_held_out(default_build: tuple[Proj
 
 
 @pytest.mark.slow
-def test_default_world_meets_the_acceptance_figures(default_build: tuple[Project, BuildResult]) -> None:
-    project, result = default_build
+def test_default_world_meets_the_acceptance_figures(sandbox_world: tuple[Project, BuildResult]) -> None:
+    project, result = sandbox_world
     policy_dir = project.resolve(result.policy.path)
     pairs, samples = policy_pairs(policy_dir, pool_prompts(project), n_pairs=2000, seed=0)
     policy = policy_figures([p for p, _ in samples], [r for _, r in samples])
@@ -122,8 +116,8 @@ def test_default_world_meets_the_acceptance_figures(default_build: tuple[Project
 
 
 @pytest.mark.slow
-def test_default_policy_is_registered_as_latest(default_build: tuple[Project, BuildResult]) -> None:
-    project, result = default_build
+def test_default_policy_is_registered_as_latest(sandbox_world: tuple[Project, BuildResult]) -> None:
+    project, result = sandbox_world
     from tether.cli.common import resolve_artifact
 
     assert resolve_artifact(project, kind=POLICY_KIND, explicit=None).record == result.policy

@@ -129,3 +129,17 @@ def test_bad_urls_get_clear_errors(tmp_path: Path) -> None:
         open_store("not a url")
     with pytest.raises(TetherInputError, match="only sqlite and postgresql"):
         open_store("mysql://x@localhost/db")
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from tether.store.models import Base
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []

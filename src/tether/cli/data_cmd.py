@@ -58,3 +58,15 @@ def export(
     console.print(f"  raters: {', '.join(result.raters)}")
     if result.left_out:
         console.print(f"  left out (not active): {', '.join(result.left_out)}")
+
+
+@app.command("import-prompts")
+def import_prompts(
+    file: Annotated[Path, typer.Argument(help="JSONL: text, dimension, stratum[, key, split, meta].")],
+    project: ProjectOption = None,
+) -> None:
+    """Add tagged prompts to the labeling pool (or the held-out eval split)."""
+    from tether.labeling.prompts import import_prompts as run_import
+
+    added, present = run_import(open_project(project), file)
+    console.print(f"imported {added} prompts ({present} already present) from {escape(str(file))}")

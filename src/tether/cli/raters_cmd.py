@@ -76,7 +76,8 @@ def status(
     dims = ", ".join(f"{d} {_fmt(a)}" for d, a in pool["alpha_by_dimension"].items())
     console.print(
         f"pool: pairwise agreement {_fmt(pool['pairwise_agreement'])}, "
-        f"Krippendorff's alpha {_fmt(pool['alpha'])} ({dims}); {len(pool['kappas'])} rater pairs with Cohen's kappa"
+        f"Krippendorff's alpha {_fmt(pool['alpha'])} ({dims}); "
+        f"{len(pool['kappas'])} rater pairs with Cohen's kappa"
     )
     for r in report["raters"]:
         if r["status"] != "active" and r["reason"]:

@@ -89,9 +89,7 @@ def plan_batch(
     pairs = draw_pairs(pool, quotas, sampler, seed=seed)
     flags = overlap_flags(len(pairs), policy, seed=seed)
     summary = summarize(pairs, flags)
-    batch_id = _write(
-        project, pairs, flags, labels, name or f"batch-seed{seed}-n{n}", summary, origin
-    )
+    batch_id = _write(project, pairs, flags, labels, name or f"batch-seed{seed}-n{n}", summary, origin)
     return PlannedBatch(batch_id, summary)
 
 

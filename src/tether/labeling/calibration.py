@@ -44,6 +44,11 @@ def calibration_order(keys: Sequence[str], *, rater_id: int, round_: int, seed: 
     return order
 
 
+def anchor_rank(key: str, rater_id: int, seed: int) -> float:
+    """A rater's own random rank of an anchor, for drawing hidden anchors."""
+    return _unit("hidden-order", seed, rater_id, key)
+
+
 def presentation_swapped(*, task_id: int, rater_id: int, round_: int, seed: int) -> bool:
     """Whether the rater sees the task's B on the left: random per assignment, reproducible."""
     return _unit("swap", seed, task_id, rater_id, round_) < 0.5

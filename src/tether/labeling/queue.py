@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tether.labeling.calibration import calibration_order, hidden_anchor_due, presentation_swapped
+from tether.labeling.calibration import (
+    anchor_rank,
+    calibration_order,
+    hidden_anchor_due,
+    presentation_swapped,
+)
 from tether.labeling.context import LabelingContext
 from tether.store import DbSession as Session
 from tether.store.judgments import count_judgments, round_judgments
@@ -88,8 +93,9 @@ def _hidden_anchor_assignment(
         return None
     served = {a.task_id for a in rater_assignments(session, rater_id=rater.id, purpose="hidden_anchor")}
     calibration = set(ctx.calibration_keys)
-    # Anchors outside the calibration set first: the rater has not seen their explanations.
-    keys = sorted(ctx.anchor_tasks, key=lambda k: (k in calibration, k))
+    # Anchors outside the calibration set first (the rater has not seen their explanations),
+    # each group in an order of the rater's own, so hidden anchors cannot be predicted.
+    keys = sorted(ctx.anchor_tasks, key=lambda k: (k in calibration, anchor_rank(k, rater.id, ctx.seed)))
     for key in keys:
         task_id = ctx.anchor_tasks[key]
         if task_id not in served and ctx.anchors[key].clear_cut:
