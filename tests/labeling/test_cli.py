@@ -81,11 +81,21 @@ def test_import_prompts_checks_every_line_then_adds_idempotently(lab: Lab, tmp_p
     project, _ = lab
     path = tmp_path / "prompts.jsonl"
     good = {"text": "How do I reset my router?", "dimension": "accuracy", "stratum": "routine"}
-    rows = [good, {"text": "x", "dimension": "tone"}, {"text": "", "dimension": "safety"}, {"dimension": "safety"}]
+    rows = [
+        good,
+        {"text": "x", "dimension": "tone"},
+        {"text": "", "dimension": "safety"},
+        {"dimension": "safety"},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{oops", encoding="utf-8")
     code, out = run(project, "data", "import-prompts", str(path))
     assert code == 2
-    for line in ("line 2: 'dimension' must be one of", "line 3: 'text'", "line 4: 'text'", "line 5: not valid JSON"):
+    for line in (
+        "line 2: 'dimension' must be one of",
+        "line 3: 'text'",
+        "line 4: 'text'",
+        "line 5: not valid JSON",
+    ):
         assert line in out
     path.write_text(json.dumps(good) + "\n", encoding="utf-8")
     assert "imported 1 prompts (0 already present)" in run(project, "data", "import-prompts", str(path))[1]

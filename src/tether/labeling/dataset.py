@@ -5,15 +5,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.labeling.export import AggregateStats, TaskVotes, Vote, aggregate, split_heldout, write_export
 from tether.project import Project
-from tether.store import ArtifactRecord, latest_artifact, register_artifact
+from tether.store import ArtifactRecord, get_artifact, latest_artifact, register_artifact
 from tether.store.exports import VoteFacts, live_votes
 from tether.store.raters import list_raters
+from tether.store.tasks import batch_sources
 
 EXPORT_KIND = "export"
 
@@ -73,7 +74,7 @@ def export_preferences(
     train, test = split_heldout(rows, share=heldout, seed=seed)
     used = sorted({f.rater_name for f in facts})
     left_out = sorted(r.name for r in raters if r.name not in used and not r.is_admin)
-    manifest = {
+    manifest: dict[str, Any] = {
         "spec_hash": project.spec_hash,
         "project": project.config.name,
         "include_excluded": include_excluded,
@@ -87,6 +88,10 @@ def export_preferences(
     }
     write_export(out, train, test, fmt=fmt, manifest=manifest)
     with project.store.session() as session:
+        sources = batch_sources(session, batch_ids=manifest["batches"])
+        # Lineage: the checkpoints that wrote the responses, and the anchors raters were held to.
+        parents = [a.id for s in sorted(sources) if (a := get_artifact(session, artifact_id=s)) is not None]
+        parents += [world.id] if world else []
         artifact = register_artifact(
             session,
             project_id=project.project_id,
@@ -94,7 +99,7 @@ def export_preferences(
             path=project.relative(out),
             content_hash=content_sha256(out),
             spec_hash=project.spec_hash,
-            parents=[world.id] if world else [],
+            parents=parents,
             meta={"format": fmt, "train": len(train), "test": len(test), **manifest},
         )
     return ExportResult(artifact, stats, len(train), len(test), used, left_out)

@@ -296,3 +296,9 @@ def slot_counts(session: Session, *, project_id: int) -> dict[str, int]:
     counts = {"open": 0, "claimed": 0, "done": 0}
     counts.update({status: n for status, n in rows})
     return counts
+
+
+def batch_sources(session: Session, *, batch_ids: Sequence[int]) -> set[str]:
+    """The response sources (checkpoint artifact ids or paths) recorded on these batches."""
+    rows = session.scalars(select(BatchRow.meta).where(BatchRow.id.in_(list(batch_ids)))).all()
+    return {str(source) for meta in rows for source in (meta or {}).get("sources", [])}
