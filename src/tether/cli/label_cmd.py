@@ -15,21 +15,14 @@ if TYPE_CHECKING:
     from tether.labeling.context import LabelingContext
     from tether.project import Project
 
-app = typer.Typer(help="Plan, assign and collect pairwise labeling batches.", no_args_is_help=True)
-
 
 def project_context(project: Project) -> LabelingContext:
-    """The labeling context; sandbox projects get ground truth on anchor prompts for simulation."""
-    from tether.labeling.context import labeling_context
-    from tether.sandbox.anchors import anchor_prompt_meta
-    from tether.store import latest_artifact
+    from tether.labeling.context import project_labeling_context
 
-    with project.store.session() as session:
-        world = latest_artifact(session, project_id=project.project_id, kind="sandbox_world")
-    if world is None:
-        return labeling_context(project)
-    seed = int(world.meta.get("seed", 0))
-    return labeling_context(project, seed=seed, meta_for=anchor_prompt_meta(seed))
+    return project_labeling_context(project)
+
+
+app = typer.Typer(help="Plan, assign and collect pairwise labeling batches.", no_args_is_help=True)
 
 
 def _progress(label: str) -> Progress:
@@ -150,3 +143,24 @@ def import_(
     console.print(
         f"imported {result.written} judgments ({result.replayed} already present) from {escape(str(file))}"
     )
+
+
+@app.command("serve")
+def serve(
+    project: ProjectOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark session cookies Secure (behind HTTPS).")
+    ] = False,
+) -> None:
+    """Serve the rater web app and the JSON API (/api/v1) against the project's store."""
+    import uvicorn
+
+    from tether.labeling.context import project_labeling_context
+    from tether.web.app import create_app
+
+    proj = open_project(project)
+    web = create_app(proj, project_labeling_context(proj), secure_cookies=secure_cookies)
+    console.print(f"serving {escape(proj.config.name)} on http://{host}:{port} (store {escape(proj.db_url)})")
+    uvicorn.run(web, host=host, port=port, log_level="warning")

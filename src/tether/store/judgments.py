@@ -197,3 +197,9 @@ def judgment_facts(session: Session, *, project_id: int) -> list[JudgmentFacts]:
 
 def count_judgments(session: Session, *, rater_id: int) -> int:
     return int(session.scalar(select(func.count()).where(JudgmentRow.rater_id == rater_id)) or 0)
+
+
+def count_judgments_since(session: Session, *, rater_id: int, since: datetime) -> int:
+    """Judgments a rater made since `since` (the web app's 'done today' counter)."""
+    query = select(func.count()).where(JudgmentRow.rater_id == rater_id, JudgmentRow.created_at >= since)
+    return int(session.scalar(query) or 0)

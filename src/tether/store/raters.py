@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ class RaterRecord:
     profile: dict[str, Any]
     spec_hash: str
     created_at: datetime
+    token_hash: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def _record(row: RaterRow) -> RaterRecord:
         profile=dict(row.profile or {}),
         spec_hash=row.spec_hash,
         created_at=as_utc(row.created_at),
+        token_hash=row.token_hash,
     )
 
 

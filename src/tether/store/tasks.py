@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, case, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tether.errors import TetherInputError
@@ -302,3 +302,17 @@ def batch_sources(session: Session, *, batch_ids: Sequence[int]) -> set[str]:
     """The response sources (checkpoint artifact ids or paths) recorded on these batches."""
     rows = session.scalars(select(BatchRow.meta).where(BatchRow.id.in_(list(batch_ids)))).all()
     return {str(source) for meta in rows for source in (meta or {}).get("sources", [])}
+
+
+def progress_by_cell(session: Session, *, project_id: int) -> list[tuple[str, str, int, int]]:
+    """(dimension, stratum, done slots, all slots) of live work, for the admin dashboard."""
+    done = func.sum(case((AssignmentRow.status == "done", 1), else_=0))
+    rows = session.execute(
+        select(PromptRow.dimension, PromptRow.stratum, done, func.count())
+        .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+        .join(PromptRow, PromptRow.id == TaskRow.prompt_id)
+        .where(TaskRow.project_id == project_id, AssignmentRow.purpose == "live")
+        .group_by(PromptRow.dimension, PromptRow.stratum)
+        .order_by(PromptRow.dimension, PromptRow.stratum)
+    ).all()
+    return [(d, s, int(n_done or 0), int(n)) for d, s, n_done, n in rows]

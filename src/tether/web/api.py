@@ -1,0 +1,100 @@
+"""The JSON API under /api/v1, for programmatic raters (AI raters) and integrations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tether.errors import TetherInputError
+from tether.labeling.queue import next_item
+from tether.labeling.submit import MAX_RATIONALE, submit_judgment
+from tether.store.judgments import rater_judgments
+from tether.web.deps import ApiRater, Db, State, require_admin, require_rater
+from tether.web.views import item_payload, result_payload
+
+router = APIRouter(prefix="/api/v1", tags=["labeling"])
+
+
+class JudgmentIn(BaseModel):
+    """A judgment as submitted: `choice` is in the order the rater saw (left = A)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignment_id: int = Field(ge=1)
+    choice: Literal["A", "B", "tie"]
+    strength: int = Field(ge=1, le=3)
+    rationale: str = Field(max_length=MAX_RATIONALE)
+    seconds: float = Field(default=0.0, ge=0, le=86_400)
+
+
+@router.get("/me")
+def me(rater: ApiRater) -> dict[str, Any]:
+    """The caller's own account."""
+    return {"name": rater.name, "kind": rater.kind, "status": rater.status, "admin": rater.is_admin}
+
+
+@router.get("/assignments/next", responses={204: {"description": "nothing to do"}})
+def next_assignment(rater: ApiRater, session: Db, state: State) -> Any:
+    """The caller's next item (calibration anchors first); 204 when the queue is empty."""
+    item = next_item(session, state.ctx, require_rater(rater))
+    if item is None:
+        return Response(status_code=204)
+    return item_payload(item, state.project.spec)
+
+
+@router.post("/judgments", status_code=201)
+def submit(
+    body: JudgmentIn,
+    rater: ApiRater,
+    session: Db,
+    state: State,
+    response: Response,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
+) -> dict[str, Any]:
+    """Submit a judgment. A retry with the same Idempotency-Key returns the original (200)."""
+    try:
+        result = submit_judgment(
+            session,
+            state.ctx,
+            require_rater(rater),
+            assignment_id=body.assignment_id,
+            choice=body.choice,
+            strength=body.strength,
+            rationale=body.rationale,
+            seconds=body.seconds,
+            idempotency_key=idempotency_key,
+        )
+    except TetherInputError as exc:
+        status = 409 if "already" in str(exc) else 422
+        raise HTTPException(status_code=status, detail=str(exc)) from None
+    if result.replayed:
+        response.status_code = 200
+    return result_payload(result)
+
+
+@router.get("/me/judgments")
+def my_judgments(rater: ApiRater, session: Db) -> list[dict[str, Any]]:
+    """The caller's own judgments, oldest first (never anyone else's)."""
+    return [
+        {
+            "judgment_id": j.id,
+            "assignment_id": j.assignment_id,
+            "choice": j.shown_choice,
+            "strength": j.strength,
+            "rationale": j.rationale,
+            "seconds": j.seconds,
+            "created_at": j.created_at.isoformat(),
+        }
+        for j in rater_judgments(session, rater_id=rater.id)
+    ]
+
+
+@router.get("/admin/raters")
+def admin_raters(rater: ApiRater, state: State) -> dict[str, Any]:
+    """The rater agreement and bias report (admins only)."""
+    from tether.labeling.report import raters_status
+
+    require_admin(rater)
+    return raters_status(state.project)

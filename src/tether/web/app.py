@@ -1,0 +1,106 @@
+"""The rater web app: `tether label serve`.
+
+    tether label serve --host 127.0.0.1 --port 8000
+
+FastAPI with server-rendered Jinja2 pages (autoescaped), a little plain JavaScript for keyboard
+shortcuts, and no CDN: everything ships inside the package and works offline.
+"""
+
+from __future__ import annotations
+
+import secrets
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tether import __version__
+from tether.labeling.context import LabelingContext, project_labeling_context
+from tether.project import Project
+from tether.web import admin, api, pages
+from tether.web.deps import WebState
+
+MAX_BODY = 64 * 1024
+"""Largest request body accepted, in bytes (rationales are capped far below this)."""
+
+
+class BodyLimit:
+    """Refuse request bodies over MAX_BODY with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            await JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, status_code=413)(
+                scope, receive, send
+            )
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY:
+                raise HTTPException(status_code=413, detail=f"request body over {MAX_BODY} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def session_secret(project: Project) -> str:
+    """A per-project signing key for session cookies, created on first use, readable only by its owner."""
+    path = project.path("web", "session.key")
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def create_app(project: Project, ctx: LabelingContext, *, secure_cookies: bool = False) -> FastAPI:
+    app = FastAPI(
+        title="Tether labeling", version=__version__, docs_url="/api/docs", openapi_url="/api/v1/openapi.json"
+    )
+    app.state.web = WebState(project, ctx)
+    app.state.templates = Jinja2Templates(directory=str(files("tether.web") / "templates"))
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(project),
+        session_cookie="tether_session",
+        same_site="lax",
+        https_only=secure_cookies,
+        max_age=12 * 3600,
+    )
+    app.add_middleware(BodyLimit)
+    app.mount("/static", StaticFiles(directory=str(files("tether.web") / "static")), name="static")
+    app.include_router(pages.router)
+    app.include_router(admin.router)
+    app.include_router(api.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # Field-level messages, never a 500, and never the submitted values echoed back.
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        return JSONResponse({"detail": "invalid request", "problems": problems}, status_code=422)
+
+    return app
+
+
+def app_for(project_dir: Path | None = None) -> FastAPI:
+    """The app for a project directory (used by `tether label serve`)."""
+    project = Project.open(project_dir)
+    return create_app(project, project_labeling_context(project))
