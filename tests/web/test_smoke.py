@@ -7,7 +7,7 @@ from .conftest import WebProject, bearer
 
 def test_sign_in_and_api_round_trip(web: WebProject) -> None:
     token = web.add("ana")
-    client, csrf = web.signed_in(token)
+    client, _csrf = web.signed_in(token)
     page = client.get("/rate")
     assert page.status_code == 200 and "Calibration" in page.text
     api = web.client()
