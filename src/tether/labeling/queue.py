@@ -55,7 +55,9 @@ def _item(
     left, right = (
         (task.response_b, task.response_a) if assignment.swapped else (task.response_a, task.response_b)
     )
-    done = len(round_judgments(session, rater_id=rater.id, round_=rater.calibration_round))
+    done = 0  # only calibration items show progress; live items skip the query
+    if assignment.purpose == "calibration":
+        done = len(round_judgments(session, rater_id=rater.id, round_=rater.calibration_round))
     return QueueItem(assignment, task, left, right, done, len(ctx.calibration_keys))
 
 
@@ -84,9 +86,8 @@ def _calibration_assignment(
 
 
 def _hidden_anchor_assignment(
-    session: Session, ctx: LabelingContext, rater: RaterRecord
+    session: Session, ctx: LabelingContext, rater: RaterRecord, judged: int
 ) -> AssignmentRecord | None:
-    judged = count_judgments(session, rater_id=rater.id)
     if not hidden_anchor_due(
         rater_id=rater.id, judged=judged, rate=ctx.policy.hidden_anchor_rate, seed=ctx.seed
     ):
@@ -123,9 +124,9 @@ def next_item(session: Session, ctx: LabelingContext, rater: RaterRecord) -> Que
         if current is None:
             return None  # round complete; the status is decided when its last judgment lands
     if current is None:
-        current = _hidden_anchor_assignment(session, ctx, rater)
-    if current is None:
         judged = count_judgments(session, rater_id=rater.id)
+        current = _hidden_anchor_assignment(session, ctx, rater, judged)
+    if current is None:
         swapped = presentation_swapped(task_id=judged, rater_id=rater.id, round_=0, seed=ctx.seed)
         current = claim_live_slot(session, project_id=ctx.project_id, rater_id=rater.id, swapped=swapped)
     return None if current is None else _item(session, ctx, current, rater)

@@ -47,7 +47,7 @@ def add_person(
 
 def _change(project: Project, name: str, status: str, reason: str, *, new_round: bool = False) -> RaterRecord:
     if not reason.strip():
-        raise TetherInputError("--reason is required: every status change records why")
+        raise TetherInputError("a reason is required: every status change records why")
     with project.store.session() as session:
         rater = get_rater(session, project_id=project.project_id, name=name)
         if rater.is_admin:

@@ -174,44 +174,46 @@ def open_assignment(session: Session, *, rater_id: int) -> AssignmentRecord | No
 def claim_live_slot(
     session: Session, *, project_id: int, rater_id: int, swapped: bool
 ) -> AssignmentRecord | None:
-    """Claim an open slot of a live task this rater has never had; None when nothing is left.
+    """Claim the first open slot, in task order, of a live task this rater has never had.
 
-    Slots of tasks another rater already started come first, so overlapped tasks complete
-    (and agreement becomes measurable) before new ones are opened.
+    Slots of tasks another rater already started come first, so overlapped tasks complete (and
+    agreement becomes measurable) before new ones are opened. Task order gives that for free:
+    every claim takes the first slot its rater may have, and slots never reopen, so a started task
+    always precedes every untouched one. Slot ids follow (task, position) order (`add_tasks`
+    writes them so), which lets the search stop at the first eligible slot instead of sorting all.
+
+    The search and the claim are one `UPDATE … WHERE id = (SELECT … LIMIT 1)`: on SQLite the
+    statement runs under the write lock, so concurrent raters never race for a slot; on
+    PostgreSQL `SKIP LOCKED` makes each skip a slot another rater is claiming.
     """
     mine = aliased(AssignmentRow)
-    started = aliased(AssignmentRow)
-    for _ in range(8):  # optimistic claim: retry when another rater took the slot first
-        candidate = session.scalars(
-            select(AssignmentRow.id)
-            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
-            .where(
-                TaskRow.project_id == project_id,
-                AssignmentRow.rater_id.is_(None),
-                AssignmentRow.status == "open",
-                ~exists().where(and_(mine.task_id == AssignmentRow.task_id, mine.rater_id == rater_id)),
-            )
-            .order_by(
-                exists()
-                .where(and_(started.task_id == AssignmentRow.task_id, started.rater_id.is_not(None)))
-                .desc(),
-                AssignmentRow.task_id,
-                AssignmentRow.position,
-            )
-            .limit(1)
-        ).first()
-        if candidate is None:
-            return None
-        claimed = session.execute(
-            update(AssignmentRow)
-            .where(AssignmentRow.id == candidate, AssignmentRow.rater_id.is_(None))
-            .values(rater_id=rater_id, status="claimed", swapped=swapped, claimed_at=utcnow())
+    eligible = (
+        select(AssignmentRow.id)
+        .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+        .where(
+            TaskRow.project_id == project_id,
+            AssignmentRow.status == "open",
+            AssignmentRow.rater_id.is_(None),
+            ~exists().where(and_(mine.task_id == AssignmentRow.task_id, mine.rater_id == rater_id)),
         )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            row = session.get(AssignmentRow, candidate)
-            assert row is not None
-            session.refresh(row)
-            return _assignment(row)
+        .order_by(AssignmentRow.id)
+        .limit(1)
+    )
+    first = eligible.with_for_update(skip_locked=True, of=AssignmentRow).scalar_subquery()
+    a = AssignmentRow
+    for _ in range(8):  # a slot taken between the search and the claim (PostgreSQL) is retried
+        row = session.execute(
+            update(AssignmentRow)
+            .where(AssignmentRow.id == first, AssignmentRow.rater_id.is_(None))
+            .values(rater_id=rater_id, status="claimed", swapped=swapped, claimed_at=utcnow())
+            .returning(a.id, a.task_id, a.rater_id, a.purpose, a.round, a.position, a.swapped, a.status)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is not None:
+            id_, task_id, rater, purpose, round_, position, swapped_, status = row
+            return AssignmentRecord(id_, task_id, rater, purpose, round_, position, swapped_, status)
+        if session.scalar(eligible) is None:
+            return None
     return None
 
 
@@ -254,13 +256,18 @@ def rater_assignments(
 
 
 def task_view(session: Session, *, task_id: int) -> TaskView:
-    task = session.get(TaskRow, task_id)
-    if task is None:
+    ra = aliased(ResponseRow)
+    rb = aliased(ResponseRow)
+    found = session.execute(  # one query, not four: this runs on every fetch
+        select(TaskRow, PromptRow, ra.text, rb.text)
+        .join(PromptRow, PromptRow.id == TaskRow.prompt_id)
+        .join(ra, ra.id == TaskRow.response_a_id)
+        .join(rb, rb.id == TaskRow.response_b_id)
+        .where(TaskRow.id == task_id)
+    ).first()
+    if found is None:
         raise TetherInputError(f"unknown task {task_id}")
-    prompt = session.get(PromptRow, task.prompt_id)
-    a = session.get(ResponseRow, task.response_a_id)
-    b = session.get(ResponseRow, task.response_b_id)
-    assert prompt is not None and a is not None and b is not None
+    task, prompt, text_a, text_b = found
     return TaskView(
         task_id=task.id,
         kind=task.kind,
@@ -270,8 +277,8 @@ def task_view(session: Session, *, task_id: int) -> TaskView:
         prompt_meta=dict(prompt.meta or {}),
         dimension=prompt.dimension,
         stratum=prompt.stratum,
-        response_a=a.text,
-        response_b=b.text,
+        response_a=text_a,
+        response_b=text_b,
         origin=task.origin,
         meta=dict(task.meta or {}),
     )

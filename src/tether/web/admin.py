@@ -14,8 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tether.errors import TetherInputError
 from tether.labeling import raters as rater_ops
+from tether.store.raters import RaterRecord
 from tether.store.tasks import progress_by_cell
-from tether.web.deps import Db, PageRater, State, check_csrf, require_admin
+from tether.web.deps import Db, PageRater, State, check_csrf, refuse_nul, require_admin
 from tether.web.pages import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -31,12 +32,17 @@ def _bars(rows: list[tuple[str, float]], *, width: int = 240) -> list[dict[str, 
 
 
 @router.get("")
-def dashboard(
-    request: Request, user: PageRater, session: Db, state: State, error: str | None = None
+def dashboard(request: Request, user: PageRater, session: Db, state: State) -> HTMLResponse:
+    require_admin(user)
+    return _dashboard_view(request, user, session, state)
+
+
+def _dashboard_view(
+    request: Request, user: RaterRecord, session: Db, state: State, error: str | None = None
 ) -> HTMLResponse:
+    """The dashboard; `error` comes from a refused action, never the URL."""
     from tether.labeling.report import raters_status
 
-    require_admin(user)
     cells = progress_by_cell(session, project_id=state.project.project_id)
     report = raters_status(state.project)
     alpha = report["pool"]["alpha_by_dimension"]
@@ -52,7 +58,7 @@ def dashboard(
     )
 
 
-@router.post("/raters/{name}/{action}")
+@router.post("/raters/{name:path}/{action}")
 def rater_action(
     request: Request,
     name: str,
@@ -66,6 +72,7 @@ def rater_action(
     check_csrf(request, csrf)
     require_admin(user)
     try:
+        refuse_nul(name=name, reason=reason)
         if action == "exclude":
             rater_ops.exclude(state.project, name=name, reason=reason)
         elif action == "readmit":
@@ -75,7 +82,7 @@ def rater_action(
                 state.project, name=name, reason=reason or "recalibration requested by an admin"
             )
     except TetherInputError as exc:
-        return dashboard(request, user, session, state, error=str(exc))
+        return _dashboard_view(request, user, session, state, error=str(exc))
     return RedirectResponse("/admin", status_code=303)
 
 

@@ -6,12 +6,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from tether.errors import TetherInputError
 from tether.labeling.queue import next_item
-from tether.labeling.submit import MAX_RATIONALE, submit_judgment
+from tether.labeling.submit import MAX_RATIONALE, SubmitResult, submit_judgment
 from tether.store.judgments import rater_judgments
-from tether.web.deps import ApiRater, Db, State, require_admin, require_rater
+from tether.store.raters import RaterRecord
+from tether.web.deps import (
+    MAX_ID,
+    ApiRater,
+    Db,
+    State,
+    WebState,
+    refuse_nul,
+    require_admin,
+    require_rater,
+    transaction,
+)
 from tether.web.views import item_payload, result_payload
 
 router = APIRouter(prefix="/api/v1", tags=["labeling"])
@@ -22,7 +34,7 @@ class JudgmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    assignment_id: int = Field(ge=1)
+    assignment_id: int = Field(ge=1, le=MAX_ID)
     choice: Literal["A", "B", "tie"]
     strength: int = Field(ge=1, le=3)
     rationale: str = Field(max_length=MAX_RATIONALE)
@@ -35,30 +47,25 @@ def me(rater: ApiRater) -> dict[str, Any]:
     return {"name": rater.name, "kind": rater.kind, "status": rater.status, "admin": rater.is_admin}
 
 
-@router.get("/assignments/next", responses={204: {"description": "nothing to do"}})
-def next_assignment(rater: ApiRater, session: Db, state: State) -> Any:
-    """The caller's next item (calibration anchors first); 204 when the queue is empty."""
-    item = next_item(session, state.ctx, require_rater(rater))
-    if item is None:
-        return Response(status_code=204)
-    return item_payload(item, state.project.spec)
+# The two routes raters call in a loop are async and do all their database work in one
+# threadpool call, in one transaction that commits before the reply is built. A sync route would
+# hold its connection (and, on SQLite, the write lock) through further threadpool hops (response
+# serialization, the session's exit), which under load wait behind threads that are themselves
+# waiting for that connection or lock.
 
 
-@router.post("/judgments", status_code=201)
-def submit(
-    body: JudgmentIn,
-    rater: ApiRater,
-    session: Db,
-    state: State,
-    response: Response,
-    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
-) -> dict[str, Any]:
-    """Submit a judgment. A retry with the same Idempotency-Key returns the original (200)."""
-    try:
-        result = submit_judgment(
+def _next_payload(state: WebState, rater: RaterRecord) -> dict[str, Any] | None:
+    with transaction(state) as session:
+        item = next_item(session, state.ctx, rater)
+        return None if item is None else item_payload(item, state.project.spec)
+
+
+def _submit(state: WebState, rater: RaterRecord, body: JudgmentIn, idempotency_key: str) -> SubmitResult:
+    with transaction(state) as session:
+        return submit_judgment(
             session,
             state.ctx,
-            require_rater(rater),
+            rater,
             assignment_id=body.assignment_id,
             choice=body.choice,
             strength=body.strength,
@@ -66,6 +73,27 @@ def submit(
             seconds=body.seconds,
             idempotency_key=idempotency_key,
         )
+
+
+@router.get("/assignments/next", responses={204: {"description": "nothing to do"}})
+async def next_assignment(rater: ApiRater, state: State) -> Any:
+    """The caller's next item (calibration anchors first); 204 when the queue is empty."""
+    payload = await run_in_threadpool(_next_payload, state, require_rater(rater))
+    return Response(status_code=204) if payload is None else payload
+
+
+@router.post("/judgments", status_code=201)
+async def submit(
+    body: JudgmentIn,
+    rater: ApiRater,
+    state: State,
+    response: Response,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
+) -> dict[str, Any]:
+    """Submit a judgment. A retry with the same Idempotency-Key returns the original (200)."""
+    try:
+        refuse_nul(rationale=body.rationale, idempotency_key=idempotency_key)
+        result = await run_in_threadpool(_submit, state, require_rater(rater), body, idempotency_key)
     except TetherInputError as exc:
         status = 409 if "already" in str(exc) else 422
         raise HTTPException(status_code=status, detail=str(exc)) from None

@@ -13,7 +13,18 @@ from tether.errors import TetherInputError
 from tether.labeling.queue import next_item
 from tether.labeling.submit import MAX_RATIONALE, submit_judgment
 from tether.store.judgments import count_judgments_since
-from tether.web.deps import SESSION_RATER, Db, PageRater, State, check_csrf, csrf_token, rater_for_token
+from tether.store.raters import RaterRecord
+from tether.web.deps import (
+    MAX_ID,
+    SESSION_RATER,
+    Db,
+    PageRater,
+    State,
+    check_csrf,
+    csrf_token,
+    rater_for_token,
+    refuse_nul,
+)
 from tether.web.views import item_payload, result_payload
 
 router = APIRouter(include_in_schema=False)
@@ -66,9 +77,14 @@ def _today(session: Db, rater_id: int) -> int:
 
 
 @router.get("/rate")
-def rate_page(
-    request: Request, rater: PageRater, session: Db, state: State, error: str | None = None, draft: str = ""
+def rate_page(request: Request, rater: PageRater, session: Db, state: State) -> Response:
+    return _rate_view(request, rater, session, state)
+
+
+def _rate_view(
+    request: Request, rater: RaterRecord, session: Db, state: State, error: str | None = None, draft: str = ""
 ) -> Response:
+    """The rater's next item; `error` and `draft` come from a refused submission, never the URL."""
     if rater.is_admin:
         return RedirectResponse("/admin", status_code=303)
     item = next_item(session, state.ctx, rater)
@@ -97,7 +113,7 @@ def rate_submit(
     rater: PageRater,
     session: Db,
     state: State,
-    assignment_id: Annotated[int, Form()],
+    assignment_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     choice: Annotated[str, Form(max_length=4)],
     strength: Annotated[int, Form()],
     rationale: Annotated[str, Form(max_length=MAX_RATIONALE)],
@@ -109,6 +125,7 @@ def rate_submit(
     if rater.is_admin:
         raise HTTPException(status_code=403, detail="admin accounts do not label")
     try:
+        refuse_nul(rationale=rationale, key=key)
         result = submit_judgment(
             session,
             state.ctx,
@@ -122,7 +139,7 @@ def rate_submit(
         )
     except TetherInputError as exc:
         session.rollback()
-        return rate_page(request, rater, session, state, error=str(exc), draft=rationale)
+        return _rate_view(request, rater, session, state, error=str(exc), draft=rationale)
     payload = result_payload(result)
     if payload["feedback"] is None:
         return RedirectResponse("/rate", status_code=303)
