@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tether.labeling.metrics import JudgmentTable, RaterReport, rater_report
+from tether.labeling.judgment_table import JudgmentTable
+from tether.labeling.metrics import RaterReport, rater_report
 
 
 @dataclass(frozen=True)

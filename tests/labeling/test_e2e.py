@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tether.cli.main import app
-from tether.labeling.export import load_export
+from tether.labeling.export_files import load_export
 from tether.project import Project
 from tether.sandbox.build import BuildResult
 

@@ -19,10 +19,9 @@ from tether.labeling.export import (
     Vote,
     aggregate,
     heldout_count,
-    load_export,
     split_heldout,
-    write_export,
 )
+from tether.labeling.export_files import load_export, write_export
 
 
 @pytest.fixture(autouse=True)

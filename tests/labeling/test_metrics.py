@@ -14,9 +14,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from tether.errors import TetherInputError
+from tether.labeling.judgment_table import JudgmentTable, JudgmentTableError
 from tether.labeling.metrics import (
-    JudgmentTable,
-    JudgmentTableError,
     RaterReport,
     RaterStats,
     cohen_kappa,

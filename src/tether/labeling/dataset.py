@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
-from tether.labeling.export import AggregateStats, TaskVotes, Vote, aggregate, split_heldout, write_export
+from tether.labeling.export import AggregateStats, TaskVotes, Vote, aggregate, split_heldout
+from tether.labeling.export_files import write_export
 from tether.project import Project
 from tether.store import ArtifactRecord, get_artifact, latest_artifact, register_artifact
 from tether.store.exports import VoteFacts, live_votes

@@ -1,6 +1,7 @@
-"""Turn collected pairwise judgments into a preference dataset: aggregate, split, write, load.
+"""Turn collected pairwise judgments into a preference dataset: aggregate by majority, split held-out.
 
-The engine behind `tether data export --out DIR [--format jsonl|hf]`; the store query and CLI live elsewhere.
+The engine behind `tether data export`; files are written by `labeling.export_files`, the store query
+and CLI live elsewhere.
 
 Format: TRL's *standard preference format with an explicit prompt*: "prompt", "chosen" and "rejected" are
 plain strings, chosen/rejected the completions only. TRL 1.16's `RewardTrainer` takes this as-is with a plain
@@ -18,34 +19,24 @@ reward stage can convert to messages when its model has a template. Two conseque
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from statistics import fmean
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 from tether.errors import TetherInputError
 
 if TYPE_CHECKING:
-    from datasets import Dataset, DatasetDict, Features
+    pass
 
 Choice = Literal["A", "B", "tie"]
-ExportFormat = Literal["jsonl", "hf"]
 
 # Llama 2's "small" margin scale (Touvron et al. 2023, REFERENCES.md) for slight / clear / strong preferences.
 MARGIN_BY_STRENGTH: Final[Mapping[int, float]] = {1: 1 / 3, 2: 2 / 3, 3: 1.0}
-
-MANIFEST_NAME = "manifest.json"
-SPLITS: Final = ("train", "test")
-_RESERVED_MANIFEST_KEYS: Final = frozenset({"format", "columns", "rows", "rows_by_dimension"})
 
 
 @dataclass(frozen=True)
@@ -253,184 +244,3 @@ def heldout_count(n: int, share: float) -> int:
 def _cell_seed(seed: int, dimension: str, stratum: str) -> int:
     key = json.dumps([seed, dimension, stratum]).encode("utf-8")
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
-
-
-# --- writing ----------------------------------------------------------------------------------------------
-
-
-def write_export(
-    out_dir: Path,
-    train: Sequence[PreferenceRow],
-    test: Sequence[PreferenceRow],
-    *,
-    fmt: ExportFormat,
-    manifest: Mapping[str, object],
-) -> list[Path]:
-    """Write the splits and manifest.json into `out_dir`, which must not exist or be empty; returns the files.
-
-    jsonl: train.jsonl and test.jsonl, one object per row with the PreferenceRow fields (tuples as lists).
-    hf: a `datasets.DatasetDict` saved with `save_to_disk`. Everything is built in a hidden sibling directory
-    and renamed into place, so a failure never leaves a half-written export behind.
-    """
-    if fmt not in get_args(ExportFormat):
-        raise TetherInputError(
-            f"unknown export format {fmt!r}; expected one of {', '.join(get_args(ExportFormat))}"
-        )
-    _check_out_dir(out_dir)
-    # Serialize before touching the disk: a manifest that is not JSON fails with nothing written.
-    manifest_text = (
-        json.dumps(_full_manifest(manifest, fmt, train, test), indent=2, ensure_ascii=False) + "\n"
-    )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it 0o700; the export is not a secret
-        if fmt == "jsonl":
-            _write_jsonl(staging, train, test)
-        else:
-            _save_hf(staging, train, test)
-        (staging / MANIFEST_NAME).write_text(manifest_text, encoding="utf-8")
-        _move_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return sorted(path for path in out_dir.rglob("*") if path.is_file())
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise TetherInputError(f"{out_dir}: exists and is not a directory; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        raise TetherInputError(f"{out_dir}: directory is not empty; choose a new --out or remove it first")
-
-
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    # rename(2) replaces an empty directory atomically and refuses a non-empty one, which also catches a
-    # directory that filled up after _check_out_dir looked at it.
-    try:
-        os.replace(staging, out_dir)
-    except OSError as exc:
-        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-            raise TetherInputError(f"{out_dir}: directory is not empty; choose a new --out") from exc
-        raise
-
-
-def _full_manifest(
-    manifest: Mapping[str, object], fmt: str, train: Sequence[PreferenceRow], test: Sequence[PreferenceRow]
-) -> dict[str, object]:
-    clash = sorted(_RESERVED_MANIFEST_KEYS & manifest.keys())
-    if clash:
-        raise TetherInputError(f"manifest keys {clash} are reserved for the export's own counts")
-    by_split = {"train": train, "test": test}
-    return {
-        **manifest,
-        "format": fmt,
-        "columns": list(COLUMNS),
-        "rows": {name: len(rows) for name, rows in by_split.items()},
-        "rows_by_dimension": {
-            name: dict(sorted(Counter(row.dimension for row in rows).items()))
-            for name, rows in by_split.items()
-        },
-    }
-
-
-def _row_record(row: PreferenceRow) -> dict[str, Any]:
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in vars(row).items()}
-
-
-def _write_jsonl(directory: Path, train: Sequence[PreferenceRow], test: Sequence[PreferenceRow]) -> None:
-    for name, rows in (("train", train), ("test", test)):
-        with (directory / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(_row_record(row), ensure_ascii=False) + "\n")
-
-
-def _features() -> Features:
-    from datasets import Features, List, Value
-
-    return Features(
-        {
-            "prompt": Value("string"),
-            "chosen": Value("string"),
-            "rejected": Value("string"),
-            "dimension": Value("string"),
-            "stratum": Value("string"),
-            "origin": Value("string"),
-            "margin": Value("float64"),
-            "agreement": Value("float64"),
-            "n_votes": Value("int64"),
-            "rater_ids": List(Value("int64")),
-            "rater_names": List(Value("string")),
-            "task_id": Value("int64"),
-            "tie": Value("bool"),
-            "spec_hash": Value("string"),
-        }
-    )
-
-
-def _dataset(records: Sequence[Mapping[str, Any]]) -> Dataset:
-    from datasets import Dataset
-
-    # Column-wise with explicit features, so an empty split still has its columns and types.
-    return Dataset.from_dict(
-        {name: [record[name] for record in records] for name in COLUMNS}, features=_features()
-    )
-
-
-def _save_hf(directory: Path, train: Sequence[PreferenceRow], test: Sequence[PreferenceRow]) -> None:
-    from datasets import DatasetDict
-
-    splits = {"train": train, "test": test}
-    # datasets 5.2 saves an empty split as zero shards, which load_from_disk then fails on; one shard loads.
-    empty = {name: 1 for name, rows in splits.items() if not rows}
-    DatasetDict(
-        {name: _dataset([_row_record(r) for r in rows]) for name, rows in splits.items()}
-    ).save_to_disk(str(directory), num_shards=empty)
-
-
-# --- loading ----------------------------------------------------------------------------------------------
-
-
-def load_export(path: Path) -> DatasetDict:
-    """The export at `path` as a DatasetDict with "train" and "test", whichever format it was written in."""
-    if not path.is_dir():
-        raise TetherInputError(f"{path}: no export there; create one with `tether data export --out {path}`")
-    if (path / "dataset_dict.json").is_file():
-        return _load_hf(path)
-    if (path / "train.jsonl").is_file() or (path / "test.jsonl").is_file():
-        from datasets import DatasetDict
-
-        return DatasetDict({name: _dataset(_read_jsonl(path / f"{name}.jsonl")) for name in SPLITS})
-    if not any(path.iterdir()):
-        raise TetherInputError(f"{path}: directory is empty; create an export with `tether data export`")
-    raise TetherInputError(
-        f"{path}: not a Tether export (expected train.jsonl and test.jsonl, or a saved DatasetDict)"
-    )
-
-
-def _load_hf(path: Path) -> DatasetDict:
-    from datasets import DatasetDict, load_from_disk
-
-    loaded = load_from_disk(str(path))
-    if not isinstance(loaded, DatasetDict) or not set(SPLITS) <= set(loaded):
-        raise TetherInputError(f"{path}: saved dataset has no train and test splits; re-export it")
-    return loaded
-
-
-def _read_jsonl(file: Path) -> list[dict[str, Any]]:
-    if not file.is_file():
-        raise TetherInputError(f"{file}: missing; the export is incomplete, re-export it")
-    records: list[dict[str, Any]] = []
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TetherInputError(f"{file}:{number}: not valid JSON ({exc.msg})") from exc
-            missing = [name for name in COLUMNS if not isinstance(record, dict) or name not in record]
-            if missing:
-                raise TetherInputError(f"{file}:{number}: missing columns {missing}; re-export it")
-            records.append(record)
-    return records

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from tether.labeling.metrics import JudgmentTable, rater_report
+from tether.labeling.judgment_table import JudgmentTable
+from tether.labeling.metrics import rater_report
 from tether.project import Project
 from tether.store.judgments import JudgmentFacts, judgment_facts
 from tether.store.raters import RaterRecord, list_raters, rater_events
