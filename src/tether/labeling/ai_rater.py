@@ -93,11 +93,6 @@ def run_ai_rater(
             inconsistent += not verdict.position_consistent
             if on_judgment is not None:
                 on_judgment()
-    final, _ = _fetch_status(project, rater.id)
-    return AIRaterSummary(done, inconsistent, final)
-
-
-def _fetch_status(project: Project, rater_id: int) -> tuple[str, int]:
     with project.store.session() as session:
-        rater = get_rater(session, project_id=project.project_id, rater_id=rater_id)
-    return rater.status, rater.calibration_round
+        final = get_rater(session, project_id=project.project_id, rater_id=rater.id)
+    return AIRaterSummary(done, inconsistent, final.status)

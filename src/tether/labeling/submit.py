@@ -114,13 +114,9 @@ def _advance(
     threshold = ctx.policy.max_expert_disagreement
     decision = None
     if assignment.purpose == "calibration":
-        graded = [
-            j
-            for j in round_judgments(session, rater_id=rater.id, round_=assignment.round)
-            if j.correct is not None
-        ]
-        done = len(round_judgments(session, rater_id=rater.id, round_=assignment.round))
-        if done >= len(ctx.calibration_keys):
+        answered = round_judgments(session, rater_id=rater.id, round_=assignment.round)
+        if len(answered) >= len(ctx.calibration_keys):
+            graded = [j for j in answered if j.correct is not None]
             wrong = sum(not j.correct for j in graded)
             decision = calibration_decision(
                 round_=assignment.round, wrong=wrong, total=len(graded), threshold=threshold
