@@ -47,3 +47,26 @@ def load_causal_lm(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase
     model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
     model.eval()
     return model, tokenizer
+
+
+def chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
+    """The prompt as a chat model sees it: the tokenizer's chat template with a generation prompt.
+
+    Tokenizers without a template (base models) get the prompt and a blank line, so a response
+    never runs straight on from the prompt's last word."""
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+        )
+        return str(text)
+    return f"{prompt}\n\n"
+
+
+def scored_text(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> str:
+    """What a reward model reads for one (prompt, response): the chat prompt, the response and EOS.
+
+    Training, evaluation, probes and RL all score through this one function, so a reward model is
+    never read with a different layout from the one it was trained on. The closing EOS gives the
+    scalar head the same final token to read from on every sequence."""
+    eos = tokenizer.eos_token or ""
+    return f"{chat_prompt(tokenizer, prompt)}{response}{eos}"

@@ -27,6 +27,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from tether.hf import chat_prompt
 from tether.sandbox.config import TinyPolicyConfig
 
 PAD, UNK, SEP, EOS = "[PAD]", "[UNK]", "[SEP]", "[EOS]"
@@ -76,10 +77,7 @@ def build_model(tokenizer: PreTrainedTokenizerFast, cfg: TinyPolicyConfig) -> GP
 
 def format_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
     """The prompt as the model sees it, through the tokenizer's chat template."""
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-    )
-    return str(text)
+    return chat_prompt(tokenizer, prompt)
 
 
 def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[list[int]]:
