@@ -18,13 +18,14 @@ sizeable share), so the figures are a lower bound on what the server alone can d
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -67,6 +68,10 @@ class Settings:
     port: int
     pg_url: str
     """An existing PostgreSQL database to connect to when creating and dropping the bench one."""
+    rate: float
+    """Paced load: judgments per second offered by all raters together (0: as fast as they can)."""
+    workers: int
+    """Server worker processes (`tether label serve --workers`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,7 +91,12 @@ def sft_pairs(prompts: Sequence[PromptRecord]) -> list[tuple[str, str]]:
 def make_project(root: Path, *, tasks: int, raters: int) -> tuple[Project, list[str]]:
     """A sandbox project with `tasks` planned live tasks and `raters` active raters; returns tokens."""
     project = init_project(root / "bench", template="sandbox")
-    store_prompts(project, sandbox_prompts(SandboxConfig(n_prompts=max(1200, 3 * tasks))), 0)
+    # The bench raters answer at random, so hidden anchors would move them out of the pool one by
+    # one and the load would thin out as the run goes on; they are switched off here.
+    spec = project.spec_path.read_text(encoding="utf-8")
+    project.spec_path.write_text(spec.replace("hidden_anchor_rate: 0.05", "hidden_anchor_rate: 0.0"))
+    project = Project.open(project.root)
+    store_prompts(project, sandbox_prompts(SandboxConfig(n_prompts=max(1200, 2 * tasks))), 0)
     plan_batch(project, n=tasks, sampler=sft_pairs, labels=("sft", "sft"), seed=0)
     tokens = []
     for i in range(raters):
@@ -114,19 +124,26 @@ def postgres_database(base_url: str) -> Iterator[str]:
 class Server:
     """`tether label serve` as a subprocess, which can be killed and started again on its port."""
 
-    def __init__(self, project_dir: Path, port: int, env: dict[str, str], log: Path) -> None:
+    def __init__(self, project_dir: Path, port: int, env: dict[str, str], log: Path, workers: int) -> None:
         self.args = [str(Path(sys.executable).parent / "tether"), "label", "serve"]
         self.args += ["--project", str(project_dir), "--host", HOST, "--port", str(port)]
+        self.args += ["--workers", str(workers)]
         self.url = f"http://{HOST}:{port}"
         self.env = env
         self.log_path = log
         self.log = log.open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.killed_at: float | None = None
+        self.restarted_in = 0.0
 
     def start(self, token: str, timeout: float = 90.0) -> float:
         """Start and wait until the API answers; returns the seconds that took."""
         began = time.perf_counter()
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=self.log)
+        # A session of its own, so that SIGKILL reaches every worker process at once, as a crash
+        # of the machine or the container would.
+        self.proc = subprocess.Popen(
+            self.args, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True
+        )
         while time.perf_counter() - began < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
@@ -139,9 +156,26 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"server did not answer within {timeout:.0f} s; see {self.log.name}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        if self.proc is None:
+            return 0.0
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(pid) for pid in children.read_text().split()]
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
     def stop(self) -> None:
@@ -186,57 +220,135 @@ class RaterLog:
     queue_empty: bool = False
 
 
-def send(client: httpx.Client, log: RaterLog, method: str, path: str, **kw: object) -> httpx.Response | None:
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams.
+
+    httpx costs about a millisecond of CPU per request, and on a 2-core machine the load
+    generator's CPU is taken from the server it measures; this costs a few tens of microseconds.
+    It handles exactly what the API sends: Content-Length bodies and 204s."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.auth = f"Authorization: Bearer {token}\r\nHost: {host}:{port}\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self.reader, self.writer
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, body: bytes = b"", extra: str = "") -> tuple[int, bytes]:
+        reader, writer = await self._connect()
+        head = f"{method} {path} HTTP/1.1\r\n{self.auth}{extra}"
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        writer.write(head.encode() + b"\r\n" + body)
+        status_line = await reader.readline()
+        if not status_line:
+            raise ConnectionError("server closed the connection")
+        status = int(status_line.split()[1])
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return status, (await reader.readexactly(length)) if length else b""
+
+
+async def send(
+    conn: Connection, log: RaterLog, method: str, path: str, body: bytes = b"", extra: str = ""
+) -> tuple[int, bytes] | None:
     """One request, retried through connection errors and 5xx for up to RETRY_FOR seconds.
 
     Retrying a submission is safe because it carries the same Idempotency-Key."""
     began = time.perf_counter()
     while True:
         try:
-            response = client.request(method, path, **kw)  # type: ignore[arg-type]
-            log.statuses[f"{method} {response.status_code}"] += 1
-            if response.status_code < 500:
-                return response
-        except httpx.TransportError as exc:
+            status, payload = await asyncio.wait_for(conn.request(method, path, body, extra), 10.0)
+            log.statuses[f"{method} {status}"] += 1
+            if status < 500:
+                return status, payload
+        except (
+            OSError,
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            TimeoutError,
+            ValueError,
+            IndexError,
+        ) as exc:
             log.statuses[f"{method} {type(exc).__name__}"] += 1
+            conn.close()
         if time.perf_counter() - began > RETRY_FOR:
             log.gave_up += 1
             return None
         log.retries += 1
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
 
 
-def run_rater(index: int, base_url: str, token: str, deadline: float, log: RaterLog) -> None:
+async def run_rater(index: int, conn: Connection, deadline: float, period: float, log: RaterLog) -> None:
+    """Fetch and submit in a loop; with `period` > 0 a cycle starts every `period` seconds at most
+    (paced load: latency is then measured at a set throughput instead of at saturation)."""
     rng = random.Random(index)
-    with httpx.Client(base_url=base_url, headers=bearer(token), timeout=10.0) as client:
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            got = send(client, log, "GET", "/api/v1/assignments/next")
-            t1 = time.perf_counter()
-            if got is None:
-                return
-            if got.status_code == 204:
-                log.queue_empty = True
-                return
-            if got.status_code != 200:
-                continue
-            assignment_id = int(got.json()["assignment_id"])
-            key = f"r{index:03d}-{assignment_id}"
-            body = {
-                "assignment_id": assignment_id,
-                "choice": rng.choice(("A", "B", "tie")),
-                "strength": rng.randint(1, 3),
-                "rationale": RATIONALE,
-                "seconds": 1.0,
-            }
-            done = send(client, log, "POST", "/api/v1/judgments", json=body, headers={"Idempotency-Key": key})
-            t2 = time.perf_counter()
-            log.fetch_ms.append(1000 * (t1 - t0))
-            log.submit_ms.append(1000 * (t2 - t1))
-            log.cycle_ms.append(1000 * (t2 - t0))
-            if done is not None and done.status_code in (200, 201):
-                judgment_id = int(done.json()["judgment_id"])
-                log.acks.append(Ack(index, assignment_id, key, judgment_id, done.status_code))
+    next_start = time.perf_counter() + rng.uniform(0, period)
+    while time.perf_counter() < deadline:
+        if period:
+            await asyncio.sleep(max(0.0, next_start - time.perf_counter()))
+            next_start += period
+        t0 = time.perf_counter()
+        got = await send(conn, log, "GET", "/api/v1/assignments/next")
+        t1 = time.perf_counter()
+        if got is None:
+            return
+        if got[0] == 204:
+            log.queue_empty = True
+            return
+        if got[0] != 200:
+            continue
+        assignment_id = int(json.loads(got[1])["assignment_id"])
+        key = f"r{index:03d}-{assignment_id}"
+        body = {
+            "assignment_id": assignment_id,
+            "choice": rng.choice(("A", "B", "tie")),
+            "strength": rng.randint(1, 3),
+            "rationale": RATIONALE,
+            "seconds": 1.0,
+        }
+        done = await send(
+            conn, log, "POST", "/api/v1/judgments", json.dumps(body).encode(), f"Idempotency-Key: {key}\r\n"
+        )
+        t2 = time.perf_counter()
+        log.fetch_ms.append(1000 * (t1 - t0))
+        log.submit_ms.append(1000 * (t2 - t1))
+        log.cycle_ms.append(1000 * (t2 - t0))
+        if done is not None and done[0] in (200, 201):
+            judgment_id = int(json.loads(done[1])["judgment_id"])
+            log.acks.append(Ack(index, assignment_id, key, judgment_id, done[0]))
+
+
+async def run_raters(
+    settings: Settings, port: int, tokens: Sequence[str], logs: Sequence[RaterLog], server: Server
+) -> float:
+    """All raters on one event loop; with --kill, SIGKILL and restart the server half-way."""
+    began = time.perf_counter()
+    deadline = began + settings.seconds
+    period = len(tokens) / settings.rate if settings.rate else 0.0
+    conns = [Connection(HOST, port, tok) for tok in tokens]
+    tasks = [asyncio.create_task(run_rater(i, c, deadline, period, logs[i])) for i, c in enumerate(conns)]
+    if settings.kill:
+        await asyncio.sleep(settings.seconds / 2)
+        server.kill()
+        server.killed_at = time.perf_counter() - began
+        server.restarted_in = await asyncio.to_thread(server.start, tokens[0])
+    await asyncio.gather(*tasks)
+    for c in conns:
+        c.close()
+    return time.perf_counter() - began
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,27 +423,13 @@ def run_once(settings: Settings, db: str, root: Path, db_url: str | None) -> Non
     project.store.close()
     print(f"[{db}] project: {settings.tasks} tasks, {len(tokens)} raters in {time.perf_counter() - t:.1f} s")
 
-    server = Server(project.root, settings.port, env, root / f"server-{db}.log")
+    server = Server(project.root, settings.port, env, root / f"server-{db}.log", settings.workers)
     try:
         print(f"[{db}] server up in {server.start(tokens[0]):.1f} s on {server.url}")
         logs = [RaterLog() for _ in tokens]
-        began = time.perf_counter()
-        deadline = began + settings.seconds
-        threads = [
-            threading.Thread(target=run_rater, args=(i, server.url, tok, deadline, logs[i]), daemon=True)
-            for i, tok in enumerate(tokens)
-        ]
-        for th in threads:
-            th.start()
-        restart = None
-        if settings.kill:
-            time.sleep(settings.seconds / 2)
-            server.kill()
-            killed_at = time.perf_counter() - began
-            restart = (killed_at, server.start(tokens[0]))
-        for th in threads:
-            th.join()
-        elapsed = time.perf_counter() - began
+        cpu_before = server.cpu_seconds()
+        elapsed = asyncio.run(run_raters(settings, settings.port, tokens, logs, server))
+        server_cpu = server.cpu_seconds() - cpu_before
     finally:
         server.stop()
 
@@ -344,6 +442,10 @@ def run_once(settings: Settings, db: str, root: Path, db_url: str | None) -> Non
 
     rate = len(acks) / elapsed
     print(f"[{db}] {len(acks)} judgments acknowledged in {elapsed:.1f} s = {rate:.0f} judgments/s")
+    if server.killed_at is None and acks:
+        # CPU per judgment does not depend on what else runs on the machine, unlike the rate.
+        per = 1000 * server_cpu / len(acks)
+        print(f"[{db}]   server CPU {server_cpu:.1f} s = {per:.2f} ms per judgment (fetch + submit)")
     for name, values in (("cycle", cycle), ("fetch", fetch), ("submit", submit)):
         p50, p99 = pct(values, 0.5), pct(values, 0.99)
         print(f"[{db}]   {name:6s} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   (n={len(values)})")
@@ -352,8 +454,11 @@ def run_once(settings: Settings, db: str, root: Path, db_url: str | None) -> Non
         f"[{db}]   retries {sum(log.retries for log in logs)}, gave up {sum(log.gave_up for log in logs)}, "
         f"raters that found the queue empty {sum(log.queue_empty for log in logs)}"
     )
-    if restart is not None:
-        print(f"[{db}]   SIGKILL at {restart[0]:.1f} s, server answering again {restart[1]:.1f} s later")
+    if server.killed_at is not None:
+        print(
+            f"[{db}]   SIGKILL at {server.killed_at:.1f} s, "
+            f"server answering again {server.restarted_in:.1f} s later"
+        )
     server_errors(db, server.log_path)
     print(
         f"[{db}]   audit: {result.stored} stored, lost {result.lost}, duplicated {result.duplicated}, "
@@ -381,12 +486,14 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, list[str]]:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
     p.add_argument("--kill", action="store_true", help="SIGKILL and restart the server half-way")
-    p.add_argument("--tasks", type=int, default=6000)
+    p.add_argument("--tasks", type=int, default=9000)
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    p.add_argument("--rate", type=float, default=0.0, help="paced: judgments/s offered in all (0 = flat out)")
+    p.add_argument("--workers", type=int, default=1, help="server worker processes")
     a = p.parse_args(argv)
     dbs = ["sqlite", "postgres"] if a.db == "both" else [a.db]
-    return Settings(a.raters, a.seconds, a.tasks, a.kill, a.port, a.pg_url), dbs
+    return Settings(a.raters, a.seconds, a.tasks, a.kill, a.port, a.pg_url, a.rate, a.workers), dbs
 
 
 def main(argv: Sequence[str] | None = None) -> None:

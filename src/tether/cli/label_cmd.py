@@ -153,14 +153,36 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark session cookies Secure (behind HTTPS).")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (more than one uses several cores).")
+    ] = 1,
 ) -> None:
     """Serve the rater web app and the JSON API (/api/v1) against the project's store."""
+    import os
+
     import uvicorn
 
     from tether.labeling.context import project_labeling_context
-    from tether.web.app import create_app
+    from tether.web.app import PROJECT_ENV, SECURE_ENV, create_app, session_secret
 
     proj = open_project(project)
-    web = create_app(proj, project_labeling_context(proj), secure_cookies=secure_cookies)
-    console.print(f"serving {escape(proj.config.name)} on http://{host}:{port} (store {escape(proj.db_url)})")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    console.print(
+        f"serving {escape(proj.config.name)} on http://{host}:{port} with {workers} worker(s) "
+        f"(store {escape(proj.db_url)})"
+    )
+    if workers == 1:
+        web = create_app(proj, project_labeling_context(proj), secure_cookies=secure_cookies)
+        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+        return
+    session_secret(proj)  # created once here, so that every worker signs cookies with the same key
+    os.environ[PROJECT_ENV] = str(proj.root)
+    os.environ[SECURE_ENV] = "1" if secure_cookies else "0"
+    uvicorn.run(
+        "tether.web.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )

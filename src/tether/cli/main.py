@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from tether import __version__
-from tether.cli import data_cmd, demo_cmd, init_cmd, label_cmd, raters_cmd, sandbox_cmd, spec_cmd
+from tether.cli import data_cmd, demo_cmd, init_cmd, label_cmd, raters_cmd, rm_cmd, sandbox_cmd, spec_cmd
 from tether.cli.common import TetherGroup, console
 from tether.errors import TetherInputError
 
@@ -64,6 +64,7 @@ app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(label_cmd.app, name="label")
 app.add_typer(raters_cmd.app, name="raters")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(rm_cmd.app, name="rm")
 
 
 def _upcoming_group(name: str, help_text: str) -> typer.Typer:
@@ -84,7 +85,7 @@ def register_upcoming(registered: set[str]) -> None:
             app.add_typer(_upcoming_group(name, help_text), name=name)
 
 
-register_upcoming({"sandbox", "demo", "label", "raters", "data"})
+register_upcoming({"sandbox", "demo", "label", "raters", "data", "rm"})
 
 
 def main() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Insert, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from tether.store.models import AssignmentRow, JudgmentRow, PromptRow, ResponseRow, TaskRow, as_utc, utcnow
@@ -44,7 +46,8 @@ class NewJudgment:
     spec_hash: str
 
 
-def _record(row: JudgmentRow) -> JudgmentRecord:
+def _record(row: Any) -> JudgmentRecord:
+    """From an ORM row or a Core row of the judgments table (same attribute names)."""
     return JudgmentRecord(
         id=row.id,
         assignment_id=row.assignment_id,
@@ -62,39 +65,44 @@ def _record(row: JudgmentRow) -> JudgmentRecord:
     )
 
 
+# The statements the API runs on every request are built once: building a SQLAlchemy statement
+# costs more than running it on an indexed lookup, and Core rows skip the ORM's identity map.
+
+
+@cache
+def _select_where(*columns: str) -> Select[Any]:
+    table = JudgmentRow.__table__
+    return select(*table.c).where(*(table.c[name] == bindparam(name) for name in columns))
+
+
+@cache
+def _insert() -> Insert:
+    table = JudgmentRow.__table__
+    return insert(table).returning(table.c.id)
+
+
+@cache
+def _count_for_rater() -> Select[Any]:
+    table = JudgmentRow.__table__
+    return select(func.count()).select_from(table).where(table.c.rater_id == bindparam("rater_id"))
+
+
 def judgment_by_key(session: Session, *, rater_id: int, idempotency_key: str) -> JudgmentRecord | None:
-    row = session.scalars(
-        select(JudgmentRow).where(
-            JudgmentRow.rater_id == rater_id, JudgmentRow.idempotency_key == idempotency_key
-        )
-    ).one_or_none()
+    params = {"rater_id": rater_id, "idempotency_key": idempotency_key}
+    row = session.execute(_select_where("rater_id", "idempotency_key"), params).first()
     return None if row is None else _record(row)
 
 
 def judgment_for_assignment(session: Session, *, assignment_id: int) -> JudgmentRecord | None:
-    row = session.scalars(select(JudgmentRow).where(JudgmentRow.assignment_id == assignment_id)).one_or_none()
+    row = session.execute(_select_where("assignment_id"), {"assignment_id": assignment_id}).first()
     return None if row is None else _record(row)
 
 
 def add_judgment(session: Session, *, judgment: NewJudgment) -> JudgmentRecord:
-    row = JudgmentRow(
-        assignment_id=judgment.assignment_id,
-        task_id=judgment.task_id,
-        rater_id=judgment.rater_id,
-        choice=judgment.choice,
-        shown_choice=judgment.shown_choice,
-        swapped=judgment.swapped,
-        strength=judgment.strength,
-        rationale=judgment.rationale,
-        seconds=judgment.seconds,
-        idempotency_key=judgment.idempotency_key,
-        correct=judgment.correct,
-        spec_hash=judgment.spec_hash,
-        created_at=utcnow(),
-    )
-    session.add(row)
-    session.flush()
-    return _record(row)
+    values = {**asdict(judgment), "created_at": utcnow()}
+    new_id = session.execute(_insert(), values).scalar_one()
+    values.pop("spec_hash")
+    return JudgmentRecord(id=new_id, **values)
 
 
 def rater_judgments(session: Session, *, rater_id: int, purpose: str | None = None) -> list[JudgmentRecord]:
@@ -196,7 +204,7 @@ def judgment_facts(session: Session, *, project_id: int) -> list[JudgmentFacts]:
 
 
 def count_judgments(session: Session, *, rater_id: int) -> int:
-    return int(session.scalar(select(func.count()).where(JudgmentRow.rater_id == rater_id)) or 0)
+    return int(session.execute(_count_for_rater(), {"rater_id": rater_id}).scalar() or 0)
 
 
 def count_judgments_since(session: Session, *, rater_id: int, since: datetime) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, insert, select, update
+from sqlalchemy import Select, Update, and_, bindparam, case, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tether.errors import TetherInputError
@@ -63,7 +64,8 @@ class TaskView:
     meta: dict[str, Any]
 
 
-def _assignment(row: AssignmentRow) -> AssignmentRecord:
+def _assignment(row: Any) -> AssignmentRecord:
+    """From an ORM row or a Core row of the assignments table (same attribute names)."""
     return AssignmentRecord(
         row.id, row.task_id, row.rater_id, row.purpose, row.round, row.position, row.swapped, row.status
     )
@@ -160,14 +162,25 @@ def anchor_task_ids(session: Session, *, project_id: int) -> dict[str, int]:
     return {key: tid for key, tid in rows if key is not None}
 
 
+# The statements the API runs on every request are built once (`@cache`): building a SQLAlchemy
+# statement costs more than running it on an indexed lookup, and Core rows skip the identity map.
+
+_A = AssignmentRow.__table__.c
+
+
+@cache
+def _open_assignment() -> Select[Any]:
+    return (
+        select(*AssignmentRow.__table__.c)
+        .where(_A.rater_id == bindparam("rater_id"), _A.status == "claimed")
+        .order_by(_A.id)
+        .limit(1)
+    )
+
+
 def open_assignment(session: Session, *, rater_id: int) -> AssignmentRecord | None:
     """The rater's claimed, unanswered assignment, if any (a rater resumes where they left off)."""
-    row = session.scalars(
-        select(AssignmentRow)
-        .where(AssignmentRow.rater_id == rater_id, AssignmentRow.status == "claimed")
-        .order_by(AssignmentRow.id)
-        .limit(1)
-    ).first()
+    row = session.execute(_open_assignment(), {"rater_id": rater_id}).first()
     return None if row is None else _assignment(row)
 
 
@@ -186,35 +199,48 @@ def claim_live_slot(
     statement runs under the write lock, so concurrent raters never race for a slot; on
     PostgreSQL `SKIP LOCKED` makes each skip a slot another rater is claiming.
     """
-    mine = aliased(AssignmentRow)
-    eligible = (
-        select(AssignmentRow.id)
-        .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
-        .where(
-            TaskRow.project_id == project_id,
-            AssignmentRow.status == "open",
-            AssignmentRow.rater_id.is_(None),
-            ~exists().where(and_(mine.task_id == AssignmentRow.task_id, mine.rater_id == rater_id)),
-        )
-        .order_by(AssignmentRow.id)
-        .limit(1)
-    )
-    first = eligible.with_for_update(skip_locked=True, of=AssignmentRow).scalar_subquery()
-    a = AssignmentRow
+    params = {"project_id": project_id, "rater": rater_id, "swapped": swapped, "now": utcnow()}
     for _ in range(8):  # a slot taken between the search and the claim (PostgreSQL) is retried
-        row = session.execute(
-            update(AssignmentRow)
-            .where(AssignmentRow.id == first, AssignmentRow.rater_id.is_(None))
-            .values(rater_id=rater_id, status="claimed", swapped=swapped, claimed_at=utcnow())
-            .returning(a.id, a.task_id, a.rater_id, a.purpose, a.round, a.position, a.swapped, a.status)
-            .execution_options(synchronize_session=False)
-        ).first()
+        row = session.execute(_claim_slot(), params).first()
         if row is not None:
-            id_, task_id, rater, purpose, round_, position, swapped_, status = row
-            return AssignmentRecord(id_, task_id, rater, purpose, round_, position, swapped_, status)
-        if session.scalar(eligible) is None:
+            return _assignment(row)
+        if session.execute(_eligible_slot(), params).first() is None:
             return None
     return None
+
+
+@cache
+def _eligible_slot() -> Select[Any]:
+    mine = aliased(AssignmentRow.__table__)
+    taken = exists().where(and_(mine.c.task_id == _A.task_id, mine.c.rater_id == bindparam("rater")))
+    return (
+        select(_A.id)
+        .join(TaskRow.__table__, TaskRow.__table__.c.id == _A.task_id)
+        .where(
+            TaskRow.__table__.c.project_id == bindparam("project_id"),
+            _A.status == "open",
+            _A.rater_id.is_(None),
+            ~taken,
+        )
+        .order_by(_A.id)
+        .limit(1)
+    )
+
+
+@cache
+def _claim_slot() -> Update:
+    first = _eligible_slot().with_for_update(skip_locked=True, of=AssignmentRow.__table__).scalar_subquery()
+    return (
+        update(AssignmentRow.__table__)
+        .where(_A.id == first, _A.rater_id.is_(None))
+        .values(
+            rater_id=bindparam("rater"),
+            status="claimed",
+            swapped=bindparam("swapped"),
+            claimed_at=bindparam("now"),
+        )
+        .returning(*AssignmentRow.__table__.c)
+    )
 
 
 def create_assignment(
@@ -237,13 +263,23 @@ def create_assignment(
     return _assignment(row)
 
 
+@cache
+def _assignment_by_id() -> Select[Any]:
+    return select(*AssignmentRow.__table__.c).where(_A.id == bindparam("assignment_id"))
+
+
+@cache
+def _complete() -> Update:
+    return update(AssignmentRow.__table__).where(_A.id == bindparam("assignment_id")).values(status="done")
+
+
 def get_assignment(session: Session, *, assignment_id: int) -> AssignmentRecord | None:
-    row = session.get(AssignmentRow, assignment_id)
+    row = session.execute(_assignment_by_id(), {"assignment_id": assignment_id}).first()
     return None if row is None else _assignment(row)
 
 
 def complete_assignment(session: Session, *, assignment_id: int) -> None:
-    session.execute(update(AssignmentRow).where(AssignmentRow.id == assignment_id).values(status="done"))
+    session.execute(_complete(), {"assignment_id": assignment_id})
 
 
 def rater_assignments(
@@ -255,32 +291,49 @@ def rater_assignments(
     return [_assignment(r) for r in session.scalars(query.order_by(AssignmentRow.id))]
 
 
+@cache
+def _task_view() -> Select[Any]:
+    task, prompt = TaskRow.__table__.c, PromptRow.__table__.c
+    ra, rb = aliased(ResponseRow.__table__), aliased(ResponseRow.__table__)
+    return (  # one query, not four: this runs on every fetch
+        select(
+            task.id,
+            task.kind,
+            task.anchor_key,
+            task.origin,
+            task.meta,
+            prompt.id.label("prompt_id"),
+            prompt.text.label("prompt"),
+            prompt.meta.label("prompt_meta"),
+            prompt.dimension,
+            prompt.stratum,
+            ra.c.text.label("response_a"),
+            rb.c.text.label("response_b"),
+        )
+        .join(PromptRow.__table__, prompt.id == task.prompt_id)
+        .join(ra, ra.c.id == task.response_a_id)
+        .join(rb, rb.c.id == task.response_b_id)
+        .where(task.id == bindparam("task_id"))
+    )
+
+
 def task_view(session: Session, *, task_id: int) -> TaskView:
-    ra = aliased(ResponseRow)
-    rb = aliased(ResponseRow)
-    found = session.execute(  # one query, not four: this runs on every fetch
-        select(TaskRow, PromptRow, ra.text, rb.text)
-        .join(PromptRow, PromptRow.id == TaskRow.prompt_id)
-        .join(ra, ra.id == TaskRow.response_a_id)
-        .join(rb, rb.id == TaskRow.response_b_id)
-        .where(TaskRow.id == task_id)
-    ).first()
+    found = session.execute(_task_view(), {"task_id": task_id}).first()
     if found is None:
         raise TetherInputError(f"unknown task {task_id}")
-    task, prompt, text_a, text_b = found
     return TaskView(
-        task_id=task.id,
-        kind=task.kind,
-        anchor_key=task.anchor_key,
-        prompt_id=prompt.id,
-        prompt=prompt.text,
-        prompt_meta=dict(prompt.meta or {}),
-        dimension=prompt.dimension,
-        stratum=prompt.stratum,
-        response_a=text_a,
-        response_b=text_b,
-        origin=task.origin,
-        meta=dict(task.meta or {}),
+        task_id=found.id,
+        kind=found.kind,
+        anchor_key=found.anchor_key,
+        prompt_id=found.prompt_id,
+        prompt=found.prompt,
+        prompt_meta=dict(found.prompt_meta or {}),
+        dimension=found.dimension,
+        stratum=found.stratum,
+        response_a=found.response_a,
+        response_b=found.response_b,
+        origin=found.origin,
+        meta=dict(found.meta or {}),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -12,13 +13,14 @@ from tether.errors import TetherInputError
 from tether.labeling.queue import next_item
 from tether.labeling.submit import MAX_RATIONALE, SubmitResult, submit_judgment
 from tether.store.judgments import rater_judgments
-from tether.store.raters import RaterRecord
 from tether.web.deps import (
     MAX_ID,
     ApiRater,
+    BearerToken,
     Db,
     State,
     WebState,
+    authenticated,
     refuse_nul,
     require_admin,
     require_rater,
@@ -47,21 +49,23 @@ def me(rater: ApiRater) -> dict[str, Any]:
     return {"name": rater.name, "kind": rater.kind, "status": rater.status, "admin": rater.is_admin}
 
 
-# The two routes raters call in a loop are async and do all their database work in one
-# threadpool call, in one transaction that commits before the reply is built. A sync route would
-# hold its connection (and, on SQLite, the write lock) through further threadpool hops (response
-# serialization, the session's exit), which under load wait behind threads that are themselves
-# waiting for that connection or lock.
+# The two routes raters call in a loop are async and do all their database work (the token
+# check included) in one threadpool call, in one transaction that commits before the reply is
+# built. A sync route would hold its connection (and, on SQLite, the write lock) through further
+# threadpool hops (response serialization, the session's exit), which under load wait behind
+# threads that are themselves waiting for that connection or lock.
 
 
-def _next_payload(state: WebState, rater: RaterRecord) -> dict[str, Any] | None:
+def _next_payload(state: WebState, token: str) -> dict[str, Any] | None:
     with transaction(state) as session:
+        rater = require_rater(authenticated(session, token))
         item = next_item(session, state.ctx, rater)
         return None if item is None else item_payload(item, state.project.spec)
 
 
-def _submit(state: WebState, rater: RaterRecord, body: JudgmentIn, idempotency_key: str) -> SubmitResult:
+def _submit(state: WebState, token: str, body: JudgmentIn, idempotency_key: str) -> SubmitResult:
     with transaction(state) as session:
+        rater = require_rater(authenticated(session, token))
         return submit_judgment(
             session,
             state.ctx,
@@ -76,30 +80,29 @@ def _submit(state: WebState, rater: RaterRecord, body: JudgmentIn, idempotency_k
 
 
 @router.get("/assignments/next", responses={204: {"description": "nothing to do"}})
-async def next_assignment(rater: ApiRater, state: State) -> Any:
+async def next_assignment(token: BearerToken, state: State) -> Any:
     """The caller's next item (calibration anchors first); 204 when the queue is empty."""
-    payload = await run_in_threadpool(_next_payload, state, require_rater(rater))
-    return Response(status_code=204) if payload is None else payload
+    payload = await run_in_threadpool(_next_payload, state, token)
+    # A JSONResponse directly: the payload is plain JSON already, and FastAPI's generic encoder
+    # would walk it again on every fetch.
+    return Response(status_code=204) if payload is None else JSONResponse(payload)
 
 
 @router.post("/judgments", status_code=201)
 async def submit(
     body: JudgmentIn,
-    rater: ApiRater,
+    token: BearerToken,
     state: State,
-    response: Response,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
-) -> dict[str, Any]:
+) -> Any:
     """Submit a judgment. A retry with the same Idempotency-Key returns the original (200)."""
     try:
         refuse_nul(rationale=body.rationale, idempotency_key=idempotency_key)
-        result = await run_in_threadpool(_submit, state, require_rater(rater), body, idempotency_key)
+        result = await run_in_threadpool(_submit, state, token, body, idempotency_key)
     except TetherInputError as exc:
         status = 409 if "already" in str(exc) else 422
         raise HTTPException(status_code=status, detail=str(exc)) from None
-    if result.replayed:
-        response.status_code = 200
-    return result_payload(result)
+    return JSONResponse(result_payload(result), status_code=200 if result.replayed else 201)
 
 
 @router.get("/me/judgments")

@@ -8,6 +8,7 @@ shortcuts, and no CDN: everything ships inside the package and works offline.
 
 from __future__ import annotations
 
+import os
 import secrets
 from importlib.resources import files
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +26,7 @@ from tether import __version__
 from tether.labeling.context import LabelingContext, project_labeling_context
 from tether.project import Project
 from tether.web import admin, api, pages
-from tether.web.deps import WebState
+from tether.web.deps import SqliteTurns, WebState, rater_for_token
 
 MAX_BODY = 64 * 1024
 """Largest request body accepted, in bytes (rationales are capped far below this)."""
@@ -72,7 +74,8 @@ def create_app(project: Project, ctx: LabelingContext, *, secure_cookies: bool =
     app = FastAPI(
         title="Tether labeling", version=__version__, docs_url="/api/docs", openapi_url="/api/v1/openapi.json"
     )
-    app.state.web = WebState(project, ctx)
+    turns = SqliteTurns(project.path("web", "sqlite.turns")) if project.db_url.startswith("sqlite") else None
+    app.state.web = WebState(project, ctx, turns)
     app.state.templates = Jinja2Templates(directory=str(files("tether.web") / "templates"))
     app.add_middleware(
         SessionMiddleware,
@@ -84,12 +87,20 @@ def create_app(project: Project, ctx: LabelingContext, *, secure_cookies: bool =
     )
     app.add_middleware(BodyLimit)
     app.mount("/static", StaticFiles(directory=str(files("tether.web") / "static")), name="static")
+    app.include_router(api.router)  # first: routes are matched in order, and the API is the hot path
     app.include_router(pages.router)
     app.include_router(admin.router)
-    app.include_router(api.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # The hot API routes check their token inside their own transaction, after the body is
+        # parsed; an unauthenticated caller must still get 401, not a description of its body.
+        if request.url.path.startswith("/api/") and not await run_in_threadpool(_has_valid_token, request):
+            return JSONResponse(
+                {"detail": "missing or invalid bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         # Field-level messages, never a 500, and never the submitted values echoed back.
         problems = [
             {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
@@ -100,7 +111,22 @@ def create_app(project: Project, ctx: LabelingContext, *, secure_cookies: bool =
     return app
 
 
-def app_for(project_dir: Path | None = None) -> FastAPI:
-    """The app for a project directory (used by `tether label serve`)."""
-    project = Project.open(project_dir)
-    return create_app(project, project_labeling_context(project))
+def _has_valid_token(request: Request) -> bool:
+    state: WebState = request.app.state.web
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    with state.project.store.session() as session:
+        return rater_for_token(session, token.strip()) is not None
+
+
+PROJECT_ENV = "TETHER_WEB_PROJECT"
+SECURE_ENV = "TETHER_WEB_SECURE_COOKIES"
+
+
+def app_from_env() -> FastAPI:
+    """The app for the project named in the environment: the factory each worker process of
+    `tether label serve --workers N` calls (uvicorn starts workers from an import string)."""
+    project = Project.open(Path(os.environ[PROJECT_ENV]))
+    secure = os.environ.get(SECURE_ENV) == "1"
+    return create_app(project, project_labeling_context(project), secure_cookies=secure)

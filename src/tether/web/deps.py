@@ -6,12 +6,15 @@ work, never another rater's judgments, hidden-anchor labels or an admin page.
 
 from __future__ import annotations
 
+import fcntl
 import hmac
+import os
 import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -29,23 +32,43 @@ MAX_ID = 2**31 - 1
 """Largest row id a request may name (PostgreSQL `integer`); larger ones are a 422, not a 500."""
 
 
+class SqliteTurns:
+    """API transactions on a SQLite store take turns: on a lock within a worker process, and on
+    an advisory file lock (`flock`) across the worker processes of `tether label serve --workers`.
+
+    SQLite has one writer at a time, and a writer that finds the database locked waits in SQLite's
+    busy handler, which sleeps in steps of up to 100 ms: under load most time goes to sleeping.
+    A transaction queued on these locks instead starts the moment the previous one ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None  # opened in the worker process that uses it, never inherited
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 @dataclass(frozen=True)
 class WebState:
     project: Project
     ctx: LabelingContext
-    sqlite_turns: threading.Lock = field(default_factory=threading.Lock, compare=False)
-    """API transactions take turns on SQLite (see `transaction`)."""
+    sqlite_turns: SqliteTurns | None = field(default=None, compare=False)
+    """Set on SQLite stores: API transactions take turns (see `SqliteTurns`)."""
 
 
 @contextmanager
 def transaction(state: WebState) -> Iterator[DbSession]:
-    """One committed transaction for an API call, run inside a single threadpool thread.
-
-    SQLite has one writer at a time, and a writer that finds the lock taken waits in SQLite's busy
-    handler, which sleeps in steps of up to 100 ms: under load most time goes to sleeping. So on
-    SQLite this process's API transactions queue on a lock instead and start the moment it frees.
-    """
-    turns = state.sqlite_turns if state.project.store.url.startswith("sqlite") else nullcontext()
+    """One committed transaction for an API call, run inside a single threadpool thread."""
+    turns = state.sqlite_turns.turn() if state.sqlite_turns is not None else nullcontext()
     with turns, state.project.store.session() as session:
         yield session
 
@@ -122,26 +145,40 @@ def page_rater(request: Request, session: Db, state: State) -> RaterRecord:
     return rater
 
 
-def api_rater(request: Request, state: State) -> RaterRecord:
-    """The caller of a JSON API route, from `Authorization: Bearer <token>`.
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        status_code=401, detail="missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
+    )
 
-    Looked up in a short transaction of its own: a connection held from here into the route
-    would wait for a free threadpool thread while other requests wait for its connection."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    rater = None
-    if scheme.lower() == "bearer":
-        with state.project.store.session() as session:
-            rater = rater_for_token(session, token.strip())
+
+async def bearer_token(request: Request) -> str:
+    """The token of `Authorization: Bearer <token>`, not yet checked (see `authenticated`).
+
+    The two routes raters call in a loop check it inside their own transaction, which saves a
+    second transaction (and, on SQLite, a second turn at the lock) per request."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized()
+    return token.strip()
+
+
+def authenticated(session: DbSession, token: str) -> RaterRecord:
+    """The rater a bearer token belongs to; 401 when it belongs to no one."""
+    rater = rater_for_token(session, token)
     if rater is None:
-        raise HTTPException(
-            status_code=401, detail="missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise _unauthorized()
     return rater
+
+
+def api_rater(token: Annotated[str, Depends(bearer_token)], state: State) -> RaterRecord:
+    """The caller of a JSON API route, looked up in a short transaction of its own."""
+    with state.project.store.session() as session:
+        return authenticated(session, token)
 
 
 PageRater = Annotated[RaterRecord, Depends(page_rater)]
 ApiRater = Annotated[RaterRecord, Depends(api_rater)]
+BearerToken = Annotated[str, Depends(bearer_token)]
 
 
 def require_admin(rater: RaterRecord) -> RaterRecord:
