@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, Select, bindparam, func, insert, select
+from sqlalchemy import Insert, Select, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from tether.store.models import AssignmentRow, JudgmentRow, PromptRow, ResponseRow, TaskRow, as_utc, utcnow
@@ -77,7 +77,7 @@ def _select_where(*columns: str) -> Select[Any]:
 
 @cache
 def _insert() -> Insert:
-    table = JudgmentRow.__table__
+    table = cast(Table, JudgmentRow.__table__)
     return insert(table).returning(table.c.id)
 
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -155,10 +167,21 @@ class TaskRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+OPEN_SLOT = "status = 'open' AND rater_id IS NULL"
+"""Live slots no rater has claimed yet."""
+
+
 class AssignmentRow(Base):
     __tablename__ = "assignments"
     __table_args__ = (
         UniqueConstraint("task_id", "rater_id", "round", name="uq_assignments_task_rater_round"),
+        # Open slots in claim order (migration 0004): a fetch stops at the first one it may take.
+        Index(
+            "ix_assignments_open_slots",
+            "id",
+            sqlite_where=text(OPEN_SLOT),
+            postgresql_where=text(OPEN_SLOT),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, Update, and_, bindparam, case, exists, func, insert, select, update
+from sqlalchemy import Select, Table, Update, and_, bindparam, case, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tether.errors import TetherInputError
@@ -165,7 +165,8 @@ def anchor_task_ids(session: Session, *, project_id: int) -> dict[str, int]:
 # The statements the API runs on every request are built once (`@cache`): building a SQLAlchemy
 # statement costs more than running it on an indexed lookup, and Core rows skip the identity map.
 
-_A = AssignmentRow.__table__.c
+_ASSIGNMENTS = cast(Table, AssignmentRow.__table__)
+_A = _ASSIGNMENTS.c
 
 
 @cache
@@ -198,15 +199,53 @@ def claim_live_slot(
     The search and the claim are one `UPDATE … WHERE id = (SELECT … LIMIT 1)`: on SQLite the
     statement runs under the write lock, so concurrent raters never race for a slot; on
     PostgreSQL `SKIP LOCKED` makes each skip a slot another rater is claiming.
+
+    The search starts at a remembered lower bound on the first open slot (`_open_floor`): on
+    PostgreSQL every claimed slot leaves a dead entry at the front of the open-slot index until
+    VACUUM, and scanning those on every claim made claims slow down as a batch went on.
     """
+    floor = _open_floor(session, project_id)
     params = {"project_id": project_id, "rater": rater_id, "swapped": swapped, "now": utcnow()}
-    for _ in range(8):  # a slot taken between the search and the claim (PostgreSQL) is retried
-        row = session.execute(_claim_slot(), params).first()
+    for attempt in range(8):  # a slot taken between the search and the claim (PostgreSQL) is retried
+        row = session.execute(_claim_slot(), {**params, "floor": floor}).first()
         if row is not None:
             return _assignment(row)
-        if session.execute(_eligible_slot(), params).first() is None:
-            return None
+        if session.execute(_eligible_slot(), {**params, "floor": floor}).first() is None:
+            if floor == 0 or attempt:
+                return None
+            floor = 0  # the bound is only a hint: never report an empty queue because of it
     return None
+
+
+_OPEN_FLOORS: dict[tuple[str, int], list[int]] = {}
+"""(database, project) -> [a lower bound on the first open slot's id, claims since measured]."""
+FLOOR_REFRESH = 64
+"""Claims between measurements of the bound (each measurement scans from the index's front)."""
+
+
+def _open_floor(session: Session, project_id: int) -> int:
+    """A lower bound on the id of the project's first open slot.
+
+    The true first open id never decreases: slots never reopen, and new batches get higher ids.
+    A measured value stays a lower bound even while claims are in flight (an uncommitted claim
+    still reads as open, so a claim that rolls back reopens a slot at or above the bound)."""
+    key = (str(session.get_bind().engine.url), project_id)
+    entry = _OPEN_FLOORS.get(key)
+    if entry is None or entry[1] >= FLOOR_REFRESH:
+        first = session.execute(_first_open_slot(), {"project_id": project_id}).scalar()
+        entry = _OPEN_FLOORS[key] = [int(first or 0), 0]
+    entry[1] += 1
+    return entry[0]
+
+
+@cache
+def _first_open_slot() -> Select[Any]:
+    tasks = TaskRow.__table__.c
+    return (
+        select(func.min(_A.id))
+        .join(TaskRow.__table__, tasks.id == _A.task_id)
+        .where(tasks.project_id == bindparam("project_id"), _A.status == "open", _A.rater_id.is_(None))
+    )
 
 
 @cache
@@ -220,6 +259,7 @@ def _eligible_slot() -> Select[Any]:
             TaskRow.__table__.c.project_id == bindparam("project_id"),
             _A.status == "open",
             _A.rater_id.is_(None),
+            _A.id >= bindparam("floor"),
             ~taken,
         )
         .order_by(_A.id)
@@ -231,7 +271,7 @@ def _eligible_slot() -> Select[Any]:
 def _claim_slot() -> Update:
     first = _eligible_slot().with_for_update(skip_locked=True, of=AssignmentRow.__table__).scalar_subquery()
     return (
-        update(AssignmentRow.__table__)
+        update(_ASSIGNMENTS)
         .where(_A.id == first, _A.rater_id.is_(None))
         .values(
             rater_id=bindparam("rater"),
@@ -270,7 +310,7 @@ def _assignment_by_id() -> Select[Any]:
 
 @cache
 def _complete() -> Update:
-    return update(AssignmentRow.__table__).where(_A.id == bindparam("assignment_id")).values(status="done")
+    return update(_ASSIGNMENTS).where(_A.id == bindparam("assignment_id")).values(status="done")
 
 
 def get_assignment(session: Session, *, assignment_id: int) -> AssignmentRecord | None:

@@ -1,0 +1,124 @@
+"""Reward-model monitors: the proxy score pulling away from scores the policy cannot game.
+
+- rm_divergence (critical): over the last ``window`` steps the RM score rises (trend
+  r ≥ rising_r) while the independent score (gold/utility, else eval/score) is flat or falling
+  (r ≤ flat_r). Condition "overoptimization" instead of "divergence" when the independent score
+  is clearly falling (r ≤ falling_r), Gao et al.'s sign.
+- strata_uniform_high (warning): on this step's hard/adversarial prompts the RM scores are at
+  least as high as on the other prompts (mean gap ≥ min_gap·std of the others) AND tighter
+  (std ≤ max_spread_ratio·std of the others).
+
+The trend test is the correlation of each series with the step (see `tether.monitors.trends`):
+comparing r's is comparing the slopes of the z-scored series, so an RM score in logits and a gold
+utility in [0, 1] sit on one scale. rising_r = 0.6 over 20 steps has a false-alarm rate of about
+0.3% per window under pure noise; flat_r = 0.2 leaves room for noise in a truly flat score.
+
+Gao et al. 2022: as the policy moves away from the reference, gold reward peaks and then turns
+down while proxy reward keeps rising. The monitor does not wait for the turn: an RM rising while
+the independent score stays flat is already reward the policy is taking without earning.
+
+Hard and adversarial prompts are where an honest policy scores lower and less uniformly: a
+reward model that rates them uniformly high has likely found a style it rewards regardless of
+content (a refusal template, confident phrasing).
+"""
+
+from __future__ import annotations
+
+from tether.monitors.base import Generation, HackingAlert, Monitor, MonitorInput, register_monitor
+from tether.monitors.style import independent_trend
+from tether.monitors.trends import mean_std, trend
+
+RM_KEY = "objective/rm_score"
+
+
+@register_monitor("rm_divergence")
+def rm_divergence(
+    window: int = 20,
+    min_points: int = 8,
+    min_independent: int = 4,
+    rising_r: float = 0.6,
+    flat_r: float = 0.2,
+    falling_r: float = -0.5,
+) -> Monitor:
+    """RM score rising while the independent score does not: the clearest reward-hacking signal."""
+
+    def check(inp: MonitorInput) -> list[HackingAlert]:
+        steps, values = inp.series(RM_KEY, window)
+        rm = trend(steps, values) if len(values) >= min_points else None
+        found = independent_trend(inp, window, min_independent)
+        if rm is None or found is None or rm.r < rising_r:
+            return []
+        key, independent = found
+        if independent.r > flat_r:
+            return []
+        evidence: dict[str, float | int | str] = {
+            "rm_trend_r": rm.r,
+            "rm_change": rm.last - rm.first,
+            "independent": key,
+            "independent_trend_r": independent.r,
+            "independent_change": independent.last - independent.first,
+            "window_steps": rm.n,
+            "rising_r": rising_r,
+            "flat_r": flat_r,
+        }
+        falling = independent.r <= falling_r
+        shape = "falling" if falling else "flat"
+        message = (
+            f"RM score rose by {rm.last - rm.first:+.3g} over the last {rm.n} steps (r={rm.r:.2f}) while "
+            f"{key} is {shape} ({independent.last - independent.first:+.3g}, r={independent.r:.2f}): "
+            "the policy is gaining reward without gaining quality"
+        )
+        if falling:
+            message += (
+                "; the overoptimization signature of Gao et al. 2022: roll back to an earlier checkpoint"
+            )
+        condition = "overoptimization" if falling else "divergence"
+        return [HackingAlert("rm_divergence", "critical", inp.step, message, evidence, condition)]
+
+    return check
+
+
+def _scores(generations: list[Generation], strata: tuple[str, ...], inside: bool) -> list[float]:
+    return [g.rm_score for g in generations if g.rm_score is not None and (g.stratum in strata) == inside]
+
+
+@register_monitor("strata_uniform_high")
+def strata_uniform_high(
+    strata: tuple[str, ...] = ("hard", "adversarial"),
+    min_count: int = 8,
+    min_gap: float = 0.0,
+    max_spread_ratio: float = 0.5,
+) -> Monitor:
+    """Uniformly high RM scores on hard/adversarial prompts, compared within the step with routine ones."""
+
+    def check(inp: MonitorInput) -> list[HackingAlert]:
+        hard = _scores(list(inp.generations), tuple(strata), inside=True)
+        other = _scores(list(inp.generations), tuple(strata), inside=False)
+        if len(hard) < min_count or len(other) < min_count:
+            return []
+        hard_mean, hard_std = mean_std(hard)
+        other_mean, other_std = mean_std(other)
+        if other_std <= 0:
+            return []
+        gap = (hard_mean - other_mean) / other_std
+        spread = hard_std / other_std
+        if gap < min_gap or spread > max_spread_ratio:
+            return []
+        evidence: dict[str, float | int | str] = {
+            "hard_mean": hard_mean,
+            "hard_std": hard_std,
+            "other_mean": other_mean,
+            "other_std": other_std,
+            "gap_in_other_std": gap,
+            "spread_ratio": spread,
+            "n_hard": len(hard),
+            "n_other": len(other),
+        }
+        message = (
+            f"RM scores on {'/'.join(strata)} prompts are high and uniform (mean {hard_mean:.3g}, std "
+            f"{hard_std:.3g}) vs other prompts (mean {other_mean:.3g}, std {other_std:.3g}): read these "
+            "samples; the reward model may reward a style regardless of content"
+        )
+        return [HackingAlert("strata_uniform_high", "warning", inp.step, message, evidence, "uniform_high")]
+
+    return check

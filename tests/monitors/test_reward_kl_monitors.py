@@ -1,0 +1,120 @@
+"""RM-divergence, strata and KL monitors called directly on hand-made sequences."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.monitors.helpers import noisy, window
+from tether.monitors.base import Generation
+from tether.monitors.kl import kl_budget, kl_spike
+from tether.monitors.reward import rm_divergence, strata_uniform_high
+
+
+def test_rm_rising_with_gold_flat_is_critical() -> None:
+    inp = window(
+        {
+            "objective/rm_score": noisy(0.0, 25, 0.1, seed=1, slope=0.1),
+            "gold/utility": noisy(0.5, 25, 0.02, seed=2),
+        }
+    )
+    (alert,) = rm_divergence()(inp)
+    assert alert.severity == "critical" and alert.condition == "divergence"
+    assert (
+        float(alert.evidence["rm_trend_r"]) > 0.9 and abs(float(alert.evidence["independent_trend_r"])) <= 0.2
+    )
+    assert alert.evidence["window_steps"] == 20
+    assert alert.evidence["rm_change"] == pytest.approx(1.9, abs=0.3)
+
+
+def test_rm_rising_with_gold_rising_is_fine() -> None:
+    inp = window(
+        {
+            "objective/rm_score": noisy(0.0, 25, 0.1, seed=1, slope=0.1),
+            "gold/utility": noisy(0.5, 25, 0.02, seed=2, slope=0.01),
+        }
+    )
+    assert rm_divergence()(inp) == []
+
+
+def test_rm_rising_with_gold_falling_is_overoptimization() -> None:
+    inp = window(
+        {
+            "objective/rm_score": noisy(0.0, 25, 0.1, seed=1, slope=0.1),
+            "gold/utility": noisy(0.8, 25, 0.02, seed=2, slope=-0.01),
+        }
+    )
+    (alert,) = rm_divergence()(inp)
+    assert alert.condition == "overoptimization" and "Gao et al. 2022" in alert.message
+
+
+def test_rm_divergence_needs_both_series() -> None:
+    flat_rm = window(
+        {"objective/rm_score": noisy(0.0, 25, 0.1, seed=1), "gold/utility": noisy(0.5, 25, 0.02, seed=2)}
+    )
+    assert rm_divergence()(flat_rm) == []
+    rm_only = window({"objective/rm_score": noisy(0.0, 25, 0.1, seed=1, slope=0.1)})
+    assert rm_divergence()(rm_only) == []
+    sparse_eval = window(
+        {"objective/rm_score": noisy(0.0, 25, 0.1, seed=1, slope=0.1), "eval/score": [0.5] * 3}
+    )
+    assert rm_divergence()(sparse_eval) == []
+
+
+def test_flat_noise_rarely_looks_like_divergence() -> None:
+    false_alarms = sum(
+        bool(
+            rm_divergence()(
+                window(
+                    {
+                        "objective/rm_score": noisy(0, 20, 1, seed=s),
+                        "gold/utility": noisy(0, 20, 1, seed=s + 999),
+                    }
+                )
+            )
+        )
+        for s in range(300)
+    )
+    assert false_alarms <= 3
+
+
+def _generations(hard: list[float], routine: list[float]) -> list[Generation]:
+    return [Generation("p", "r", "hard", s) for s in hard] + [
+        Generation("p", "r", "routine", s) for s in routine
+    ]
+
+
+def test_uniform_high_rm_on_hard_prompts_is_flagged() -> None:
+    routine = [float(x) for x in range(10)]  # mean 4.5, std ≈ 2.87
+    uniform_high = [5.0, 5.1, 5.0, 4.9, 5.0, 5.2, 5.0, 4.8]
+    (alert,) = strata_uniform_high()(
+        window({"objective/kl": [1.0]}, generations=_generations(uniform_high, routine))
+    )
+    assert alert.severity == "warning" and alert.evidence["n_hard"] == 8
+    assert float(alert.evidence["spread_ratio"]) < 0.5 and float(alert.evidence["gap_in_other_std"]) > 0
+    honest = [0.0, 1.0, 2.0, 3.0, 1.0, 0.5, 2.5, 1.5]  # lower, spread out
+    assert (
+        strata_uniform_high()(window({"objective/kl": [1.0]}, generations=_generations(honest, routine)))
+        == []
+    )
+    too_few = _generations(uniform_high[:3], routine)
+    assert strata_uniform_high()(window({"objective/kl": [1.0]}, generations=too_few)) == []
+
+
+def test_kl_budget_warns_then_stops() -> None:
+    monitor = kl_budget(budget_nats=5.0, margin=0.2, window=3)
+    assert monitor(window({"objective/kl": [4.0, 4.5, 4.8]})) == []
+    (warn,) = monitor(window({"objective/kl": [5.0, 5.5, 5.5]}))
+    assert warn.severity == "warning" and warn.condition == "over_budget"
+    (stop,) = monitor(window({"objective/kl": [6.0, 6.5, 7.0]}))
+    assert stop.severity == "critical" and stop.evidence["running_kl"] == pytest.approx(6.5)
+    assert stop.evidence["limit_nats"] == pytest.approx(6.0)
+    # One noisy step over the limit does not stop the run: running KL is a trailing mean.
+    assert kl_budget(window=10)(window({"objective/kl": [3.0] * 9 + [9.0]})) == []
+
+
+def test_kl_spike_monitor() -> None:
+    steady = noisy(3.0, 30, 0.1, seed=3)
+    assert kl_spike()(window({"objective/kl": steady})) == []
+    (alert,) = kl_spike()(window({"objective/kl": [*steady, 6.0]}))
+    assert alert.evidence["kl"] == 6.0 and float(alert.evidence["z_level"]) > 4
+    assert kl_spike()(window({"objective/kl": [*steady, float("nan")]})) == []
