@@ -1,0 +1,115 @@
+"""`tether rm train`: a Bradley–Terry reward model on the latest export, from the current SFT policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tether.cli.common import ProjectOption, console, err_console, open_project, resolve_artifact
+from tether.errors import TetherInputError
+from tether.reward.config import RewardTrainConfig
+
+# torch, transformers and the training modules load inside the command, so `tether --help` stays fast.
+_D = RewardTrainConfig
+
+
+def train(
+    project: ProjectOption = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Export artifact id or directory (default: the latest export)."),
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Base model artifact id or directory (default: the SFT policy)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Checkpoint directory (default: .tether/models/rm-<time>).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the training pairs.")] = _D.epochs,
+    batch_size: Annotated[int, typer.Option(help="Preference pairs per optimizer step.")] = _D.batch_size,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = _D.lr,
+    max_length: Annotated[
+        int, typer.Option(help="Longest sequence; longer pairs are left out.")
+    ] = _D.max_length,
+    lora: Annotated[
+        bool, typer.Option("--lora/--no-lora", help="Train LoRA adapters and the head only.")
+    ] = False,
+    margin: Annotated[
+        bool, typer.Option("--margin/--no-margin", help="Use the export's per-pair margin in the loss.")
+    ] = _D.margin,
+    center_coef: Annotated[
+        float, typer.Option(help="Centering weight λ in λ·mean((r_c + r_r)²); 0 turns it off.")
+    ] = _D.center_coef,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the head's initialization and the batch order.")
+    ] = _D.seed,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse an export labelled under a different spec.")
+    ] = False,
+) -> None:
+    """Train a reward model (Bradley–Terry, one forward pass per batch of pairs) and register it."""
+    from tether.labeling.dataset import EXPORT_KIND
+    from tether.reward.train import train_reward_model
+    from tether.sandbox.build import POLICY_KIND
+
+    try:
+        cfg = RewardTrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            max_length=max_length,
+            lora=lora,
+            margin=margin,
+            center_coef=center_coef,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise TetherInputError(f"tether rm train: {exc}") from None
+    proj = open_project(project)
+    export = resolve_artifact(proj, kind=EXPORT_KIND, explicit=data)
+    policy = resolve_artifact(proj, kind=POLICY_KIND, explicit=base)
+    with _progress() as progress:
+        task = progress.add_task("train", total=None, stats="")
+
+        def on_step(step: int, total: int, row: dict[str, float]) -> None:
+            progress.update(task, completed=step + 1, total=total)
+            if step % cfg.log_every == 0 or step + 1 == total:
+                stats = f"loss {row['train/loss']:.4f}  acc {row['train/accuracy']:.3f}"
+                progress.update(task, stats=stats)
+
+        result = train_reward_model(
+            proj,
+            cfg,
+            data=export.path,
+            base=policy.path,
+            out=out,
+            strict=strict,
+            on_warning=lambda message: err_console.print(f"[bold yellow]warning:[/] {escape(message)}"),
+            on_step=on_step,
+        )
+    ident = result.artifact.id if result.artifact else "unregistered"
+    m = result.metrics
+    heldout = f", held-out accuracy {m['test/accuracy']:.3f}" if "test/accuracy" in m else ""
+    console.print(
+        f"reward model {ident}: {result.pairs} pairs, {result.steps} steps, "
+        f"train accuracy {m['train/accuracy']:.3f}{heldout}, {result.pairs_per_second:.1f} pairs/s"
+    )
+    if result.skipped_long:
+        console.print(f"  left out {result.skipped_long} pairs longer than {cfg.max_length} tokens")
+    console.print(f"  saved to {escape(str(result.out))}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]reward model[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+        console=console,
+    )

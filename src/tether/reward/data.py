@@ -1,0 +1,239 @@
+"""Preference pairs for reward training: load an export, tokenize, bucket by length, pack batches.
+
+Every (prompt, response) goes through `tether.hf.scored_text`, the one layout that evaluation,
+probes and RL read too. A batch of B pairs becomes ONE forward pass of 2B sequences (chosen
+rows first, then rejected), padded on the right to the longest sequence in the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+from torch.utils.data import Sampler
+
+from tether.errors import TetherInputError
+from tether.hf import scored_text
+from tether.labeling.export_files import MANIFEST_NAME, load_export
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from tether.spec import Spec
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One comparison to learn from: `chosen` beat `rejected` for `prompt`, by `margin`."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    dimension: str
+    margin: float = 0.0
+
+
+@dataclass(frozen=True)
+class PreferenceData:
+    """An export's usable pairs (ties left out) and its manifest."""
+
+    path: Path
+    train: list[PreferencePair]
+    test: list[PreferencePair]
+    manifest: dict[str, Any]
+    ties_dropped: int
+    """Rows kept as ties (`tether data export --keep-ties`): they carry no preference, so they are skipped."""
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The export's manifest.json, or {} when the export has none (a hand-made export)."""
+    file = path / MANIFEST_NAME
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TetherInputError(f"{file}: not valid JSON ({exc.msg}); re-export it") from exc
+    if not isinstance(data, dict):
+        raise TetherInputError(f"{file}: expected a JSON object; re-export it")
+    return data
+
+
+def load_preference_data(path: Path) -> PreferenceData:
+    """The export at `path` (jsonl or hf) as pairs; raises when it has no training pair."""
+    splits = load_export(path)
+    pairs: dict[str, list[PreferencePair]] = {}
+    ties = 0
+    for name in ("train", "test"):
+        rows = splits[name].to_list()
+        ties += sum(bool(row["tie"]) for row in rows)
+        pairs[name] = [
+            PreferencePair(r["prompt"], r["chosen"], r["rejected"], r["dimension"], float(r["margin"] or 0.0))
+            for r in rows
+            if not r["tie"]
+        ]
+    if not pairs["train"]:
+        raise TetherInputError(
+            f"{path}: the export has no training pairs ({ties} ties skipped); "
+            "label more comparisons and run `tether data export` again"
+        )
+    return PreferenceData(path, pairs["train"], pairs["test"], read_manifest(path), ties)
+
+
+# --- tokenization -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """Token ids of both sides of a pair, as the reward model reads them."""
+
+    chosen_ids: list[int]
+    rejected_ids: list[int]
+    margin: float
+
+    @property
+    def length(self) -> int:
+        """The longer side: what this pair adds to its batch's padded width."""
+        return max(len(self.chosen_ids), len(self.rejected_ids))
+
+
+def encode_pairs(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[PreferencePair], max_length: int
+) -> tuple[list[EncodedPair], int]:
+    """(encoded pairs, pairs left out for exceeding max_length), in input order.
+
+    Over-long pairs are left out rather than truncated, as TRL does: cutting the end would drop the
+    EOS the score head reads, and cutting the start would score a different prompt."""
+    texts = [scored_text(tokenizer, p.prompt, side) for p in pairs for side in (p.chosen, p.rejected)]
+    # add_special_tokens=False: scored_text already holds every special token the model should see.
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    encoded = [
+        EncodedPair(list(ids[2 * i]), list(ids[2 * i + 1]), pair.margin) for i, pair in enumerate(pairs)
+    ]
+    kept = [pair for pair in encoded if pair.length <= max_length]
+    return kept, len(encoded) - len(kept)
+
+
+@dataclass(frozen=True)
+class PairCollator:
+    """Packs B pairs into one batch of 2B right-padded sequences: rows [0, B) chosen, [B, 2B) rejected."""
+
+    pad_id: int
+
+    def __call__(self, pairs: Sequence[EncodedPair]) -> dict[str, torch.Tensor]:
+        sequences = [p.chosen_ids for p in pairs] + [p.rejected_ids for p in pairs]
+        width = max(len(seq) for seq in sequences)
+        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)  # (2B, T)
+        attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)  # (2B, T)
+        for row, seq in enumerate(sequences):
+            input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            attention_mask[row, : len(seq)] = 1
+        margin = torch.tensor([p.margin for p in pairs], dtype=torch.float)  # (B,)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "margin": margin}
+
+
+# --- length bucketing -------------------------------------------------------------------------------------
+
+
+def bucketed_batches(
+    lengths: Sequence[int], *, batch_size: int, bucket_size: int, rng: random.Random
+) -> list[list[int]]:
+    """Batches of indices: shuffle, sort by length within chunks of bucket_size x batch_size, cut into
+    batches, shuffle the batches. Every index appears exactly once; only the last batch may be short."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * bucket_size
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        bucket = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [bucket[i : i + batch_size] for i in range(0, len(bucket), batch_size)]
+    # Keep the one short batch last, so every other step sees a full batch.
+    full = [b for b in batches if len(b) == batch_size]
+    short = [b for b in batches if len(b) < batch_size]
+    rng.shuffle(full)
+    return full + short
+
+
+class LengthBucketSampler(Sampler[list[int]]):
+    """A seeded batch sampler over `bucketed_batches`; each pass over it is a new epoch's order."""
+
+    def __init__(self, lengths: Sequence[int], *, batch_size: int, bucket_size: int, seed: int) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.bucket_size = bucket_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = random.Random(f"{self.seed}:{self.epoch}")
+        # Advance on every pass: accelerate's multi-process wrapper never forwards set_epoch to us.
+        self.epoch += 1
+        yield from bucketed_batches(
+            self.lengths, batch_size=self.batch_size, bucket_size=self.bucket_size, rng=rng
+        )
+
+
+def padding_share(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+    """Share of a batch's token slots that are padding, over all batches (each pair counted twice)."""
+    slots = sum(2 * len(b) * max(lengths[i] for i in b) for b in batches if b)
+    used = sum(2 * lengths[i] for b in batches for i in b)
+    return 1 - used / slots if slots else 0.0
+
+
+# --- data sufficiency -------------------------------------------------------------------------------------
+
+
+class _Dimensioned(Protocol):
+    @property
+    def dimension(self) -> str: ...
+
+
+def sufficiency_warnings(rows: Sequence[_Dimensioned], spec: Spec) -> list[str]:
+    """Where the training data falls short of the spec's `reward_model` minimums; [] when it does not.
+
+    Training goes ahead anyway: the gate (`tether rm eval --gate`) decides whether the model is usable."""
+    policy = spec.reward_model
+    warnings: list[str] = []
+    if len(rows) < policy.min_pairs:
+        warnings.append(
+            f"{len(rows)} training pairs, fewer than the spec's reward_model.min_pairs = {policy.min_pairs}"
+        )
+    counts = Counter(row.dimension for row in rows)
+    short = {d: counts[d] for d in spec.dimension_ids if counts[d] < policy.min_pairs_per_dimension}
+    if short:
+        listed = ", ".join(f"{d} {n}" for d, n in short.items())
+        warnings.append(
+            f"dimensions below the spec's reward_model.min_pairs_per_dimension = "
+            f"{policy.min_pairs_per_dimension}: {listed}"
+        )
+    return warnings
+
+
+def spec_mismatch(project_hash: str, data: PreferenceData, *, strict: bool) -> str:
+    """'' when the export was made under the project's spec; else the warning (an error when strict)."""
+    export_hash = data.manifest.get("spec_hash")
+    if export_hash == project_hash:
+        return ""
+    where = data.path / MANIFEST_NAME
+    if export_hash is None:
+        message = f"{where} records no spec_hash: cannot tell which spec the labels follow"
+    else:
+        message = (
+            f"{where}: exported under spec {str(export_hash)[:12]}, but the project's spec is "
+            f"{project_hash[:12]}; the labels may follow an older rubric (re-export after relabeling)"
+        )
+    if strict:
+        raise TetherInputError(f"{message}; refusing under --strict")
+    return message

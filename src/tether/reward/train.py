@@ -1,0 +1,416 @@
+"""Bradley–Terry reward-model training: `tether rm train`.
+
+    tether rm train --epochs 1 --batch-size 32          # latest export, current SFT policy as base
+    accelerate launch -m tether.cli.main rm train ...   # the same loop, data-parallel over GPUs
+
+Steps: (1) load the export's pairs and check them against the spec, (2) load the base with a fresh
+scalar head, (3) tokenize through `scored_text` and bucket by length, (4) train: each step packs B
+pairs into one forward pass of 2B sequences, (5) score the held-out split, (6) save with safetensors
+plus tether_reward.json (config, spec hash, export hash, lineage, metrics) and register the checkpoint
+as a `reward_model` artifact.
+
+Departures from InstructGPT (Ouyang et al. 2022): pairs are independent rows, not all C(K,2)
+comparisons of one prompt per batch element, because exports hold pairs; the loss takes Llama 2's
+per-pair margin and TRL's centering term (both configurable). Dropout is off, as in TRL: with it,
+the two sides of a pair would be read through different masks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration, PartialState
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+
+from tether.errors import TetherInputError
+from tether.hashing import content_sha256
+from tether.hf import require_safetensors
+from tether.reward.config import RewardTrainConfig, lr_factor, schedule
+from tether.reward.data import (
+    EncodedPair,
+    LengthBucketSampler,
+    PairCollator,
+    PreferenceData,
+    encode_pairs,
+    load_preference_data,
+    spec_mismatch,
+    sufficiency_warnings,
+)
+from tether.reward.loss import bradley_terry_loss, pair_accuracy
+from tether.reward.model import (
+    check_out_dir,
+    disable_dropout,
+    heldout_metrics,
+    load_reward_base,
+    rewards,
+    save_reward_model,
+    staged_dir,
+    trainable_parameters,
+    with_lora,
+)
+from tether.sandbox.policy import context_length
+from tether.store import ArtifactRecord, find_artifact_by_path, register_artifact
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from tether.project import Project
+
+REWARD_MODEL_KIND = "reward_model"
+META_FILE = "tether_reward.json"
+METRICS_FILE = "metrics.jsonl"
+META_FORMAT = 1
+"""Version of tether_reward.json's layout; readers fill keys added later with defaults."""
+
+log = logging.getLogger(__name__)
+StepCallback = Callable[[int, int, dict[str, float]], None]
+"""on_step(step, total_steps, metrics): called for every optimizer step, on the main process, in bursts of
+`log_every` steps (when the metrics come back from the device)."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained, saved (and, under a project, registered) reward model."""
+
+    out: Path
+    artifact: ArtifactRecord | None
+    pairs: int
+    """Training pairs used (ties and over-long pairs left out)."""
+    skipped_long: int
+    """Training pairs left out for exceeding max_length."""
+    steps: int
+    metrics: dict[str, float]
+    """Final metrics: train/* averaged over the last epoch, test/* on the export's held-out split."""
+    seconds: float
+    """Wall time of the training loop alone (no loading, tokenizing or saving)."""
+    pairs_per_second: float
+    warnings: list[str]
+
+
+# --- the project-level entry point ------------------------------------------------------------------------
+
+
+def train_reward_model(
+    project: Project,
+    cfg: RewardTrainConfig,
+    *,
+    data: Path,
+    base: Path,
+    out: Path | None = None,
+    strict: bool = False,
+    on_warning: Callable[[str], None] | None = None,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train on the export at `data` from the base checkpoint at `base`, save to `out`, register it.
+
+    Warnings (data sufficiency; an export labelled under another spec) go to `on_warning` before
+    training starts; with `strict`, a spec mismatch is an error instead. `out` defaults to a new
+    directory under the project's .tether/models/. `on_step(step, total, metrics)` reports progress."""
+    warn = on_warning or log.warning
+    # 1. inputs: fail on a bad base before any work; data checked against the spec
+    preferences = load_preference_data(data)
+    require_safetensors(base)
+    warnings = [spec_mismatch(project.spec_hash, preferences, strict=strict)]
+    warnings += sufficiency_warnings(preferences.train, project.spec)
+    warnings = [w for w in warnings if w]
+    for message in warnings:
+        warn(message)
+    out = out or project.path("models", datetime.now(UTC).strftime("rm-%Y%m%d-%H%M%S-%f"))
+    check_out_dir(out)
+    export_id, base_id = _artifact_ids(project, data, base)
+    provenance = {
+        "spec_hash": project.spec_hash,
+        "export": {
+            "path": str(data.resolve()),
+            "content_sha256": content_sha256(data),
+            "artifact_id": export_id,
+            "spec_hash": preferences.manifest.get("spec_hash"),
+        },
+        "base": {"path": str(base.resolve()), "artifact_id": base_id},
+        "warnings": warnings,
+    }
+    # 2-6. train, save
+    result = train_checkpoint(cfg, preferences, base=base, out=out, provenance=provenance, on_step=on_step)
+    if not PartialState().is_main_process:
+        return result
+    artifact = _register(project, result, cfg, parents=[i for i in (export_id, base_id) if i])
+    return replace(result, artifact=artifact)
+
+
+def _artifact_ids(project: Project, data: Path, base: Path) -> tuple[str | None, str | None]:
+    """The registry ids of the export and the base (None when unregistered), for lineage."""
+    project_id = project.project_id
+    with project.store.session() as session:
+        data_rec, base_rec = (
+            find_artifact_by_path(session, project_id=project_id, path=project.relative(path))
+            for path in (data, base)
+        )
+    return data_rec.id if data_rec else None, base_rec.id if base_rec else None
+
+
+def _register(
+    project: Project, result: TrainResult, cfg: RewardTrainConfig, parents: list[str]
+) -> ArtifactRecord:
+    project_id = project.project_id
+    with project.store.session() as session:
+        return register_artifact(
+            session,
+            project_id=project_id,
+            kind=REWARD_MODEL_KIND,
+            path=project.relative(result.out),
+            content_hash=content_sha256(result.out),
+            spec_hash=project.spec_hash,
+            parents=parents,
+            meta={"train_pairs": result.pairs, "metrics": result.metrics, "config": cfg.as_dict()},
+        )
+
+
+# --- a checkpoint from an export, without a project --------------------------------------------------------
+
+
+def train_checkpoint(
+    cfg: RewardTrainConfig,
+    data: PreferenceData,
+    *,
+    base: Path,
+    out: Path,
+    provenance: dict[str, Any] | None = None,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train, score the held-out split and save to `out` (written in a hidden sibling, then renamed)."""
+    check_out_dir(out)
+    # Batches are copied from pinned memory without waiting, so the host can queue the next step.
+    accelerator = Accelerator(dataloader_config=DataLoaderConfiguration(non_blocking=True))
+    set_seed(cfg.seed)
+    run = prepare_run(cfg, data, base)
+    provenance = provenance or {}
+    with staged_dir(out, enabled=accelerator.is_main_process) as stage:
+        # 4. train
+        metrics_file = stage / METRICS_FILE if stage else None
+        fitted = fit(
+            run.model,
+            run.train,
+            cfg,
+            pad_id=run.pad_id,
+            accelerator=accelerator,
+            metrics_file=metrics_file,
+            on_step=on_step if accelerator.is_main_process else None,
+        )
+        # 5. held-out split
+        model = accelerator.unwrap_model(fitted.model)
+        heldout = heldout_metrics(model, run.test, pad_id=run.pad_id, batch_size=cfg.batch_size)
+        result = TrainResult(
+            out=out,
+            artifact=None,
+            pairs=len(run.train),
+            skipped_long=run.skipped[0],
+            steps=fitted.steps,
+            metrics={**fitted.metrics, **heldout},
+            seconds=fitted.seconds,
+            pairs_per_second=fitted.pairs_per_second,
+            warnings=list(provenance.get("warnings", [])),
+        )
+        # 6. save
+        accelerator.wait_for_everyone()
+        if stage is not None:
+            save_reward_model(model, run.tokenizer, stage)
+            meta = checkpoint_meta(cfg, result, provenance, run=run, ties=data.ties_dropped)
+            (stage / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return result
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A base model with a fresh head and the tokenized pairs it trains and is tested on."""
+
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    train: list[EncodedPair]
+    test: list[EncodedPair]
+    skipped: tuple[int, int]
+    """(train, test) pairs left out for exceeding max_length."""
+    max_length: int
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.tokenizer.pad_token_id)
+
+
+def prepare_run(cfg: RewardTrainConfig, data: PreferenceData, base: Path) -> PreparedRun:
+    """Steps 2-3: the base with a fresh scalar head (LoRA if asked), dropout off; the pairs tokenized."""
+    model, tokenizer = load_reward_base(base, seed=cfg.seed)
+    disable_dropout(model)
+    max_length = min(cfg.max_length, context_length(model))
+    train, skipped = encode_pairs(tokenizer, data.train, max_length)
+    test, skipped_test = encode_pairs(tokenizer, data.test, max_length)
+    if not train:
+        raise TetherInputError(
+            f"{data.path}: all {skipped} training pairs exceed {max_length} tokens; raise --max-length"
+        )
+    wrapped = with_lora(model, cfg) if cfg.lora else model
+    return PreparedRun(wrapped, tokenizer, train, test, (skipped, skipped_test), max_length)
+
+
+def checkpoint_meta(
+    cfg: RewardTrainConfig, result: TrainResult, provenance: dict[str, Any], *, run: PreparedRun, ties: int
+) -> dict[str, Any]:
+    """What tether_reward.json holds: enough to rebuild the run and trace it to its inputs."""
+    return {
+        "format": META_FORMAT,
+        "config": cfg.as_dict(),
+        **provenance,
+        "text_layout": "tether.hf.scored_text",
+        "max_length": run.max_length,
+        "pairs": {
+            **{"train": result.pairs, "train_skipped_long": result.skipped_long, "ties_skipped": ties},
+            **{"test": len(run.test), "test_skipped_long": run.skipped[1]},
+        },
+        "steps": result.steps,
+        "metrics": result.metrics,
+        "seconds": round(result.seconds, 3),
+        "pairs_per_second": round(result.pairs_per_second, 2),
+    }
+
+
+# --- the loop ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """What the loop hands back: the model, its step count, final train metrics and throughput."""
+
+    model: torch.nn.Module
+    """The trained model, still wrapped by accelerate (unwrap before saving)."""
+    steps: int
+    metrics: dict[str, float]
+    seconds: float
+    pairs_per_second: float
+
+
+def fit(
+    model: torch.nn.Module,
+    pairs: Sequence[EncodedPair],
+    cfg: RewardTrainConfig,
+    *,
+    pad_id: int,
+    accelerator: Accelerator,
+    metrics_file: Path | None = None,
+    on_step: StepCallback | None = None,
+) -> FitOutcome:
+    """Train `model` on `pairs` with the Bradley–Terry loss; one metrics row per step to `metrics_file`.
+
+    Metrics stay on the device and are read back every `cfg.log_every` steps in one transfer: a read
+    per step would make the host wait for the accelerator at every step instead of queueing ahead."""
+    sampler = LengthBucketSampler(
+        [p.length for p in pairs], batch_size=cfg.batch_size, bucket_size=cfg.bucket_size, seed=cfg.seed
+    )
+    # A list is a map-style dataset; torch's stubs only say Dataset.
+    loader: DataLoader[EncodedPair] = DataLoader(
+        list(pairs),  # type: ignore[arg-type]
+        batch_sampler=sampler,
+        collate_fn=PairCollator(pad_id),
+        pin_memory=accelerator.device.type == "cuda",
+    )
+    fused = accelerator.device.type == "cuda"  # one kernel for the whole update
+    optimizer = torch.optim.AdamW(
+        trainable_parameters(model), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None
+    )
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    plan = schedule(cfg, len(loader))
+    sink = metrics_file.open("a", encoding="utf-8") if metrics_file else None
+    model.train()
+    step, seen = 0, 0
+    pending: list[tuple[dict[str, float], torch.Tensor]] = []
+    rows: list[dict[str, float]] = []
+    start = time.perf_counter()
+    with sink or nullcontext():
+        for epoch in range(cfg.epochs):
+            for batch in loader:
+                lr = cfg.lr * lr_factor(step, plan)
+                values = train_step(model, batch, optimizer, cfg, lr=lr, accelerator=accelerator)
+                pending.append(({"step": step, "epoch": epoch, "train/lr": lr}, values))
+                seen += batch["margin"].shape[0] * accelerator.num_processes
+                step += 1
+                if len(pending) == cfg.log_every or step == plan.total_steps:
+                    rows += _log(read_back(pending, accelerator), sink, on_step, plan.total_steps)
+                    pending = []
+        rows += _log(read_back(pending, accelerator), sink, on_step, plan.total_steps)
+    seconds = time.perf_counter() - start
+    model.eval()
+    last = [r for r in rows if r["epoch"] == cfg.epochs - 1]
+    final = {key: sum(r[key] for r in last) / len(last) for key in ("train/loss", "train/accuracy")}
+    return FitOutcome(model, step, final, seconds, seen / seconds if seconds else 0.0)
+
+
+METRICS = ("train/loss", "train/accuracy", "train/reward_gap", "train/reward_mean", "train/grad_norm")
+"""What `train_step` measures, in the order of its tensor."""
+
+
+def train_step(
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    cfg: RewardTrainConfig,
+    *,
+    lr: float,
+    accelerator: Accelerator,
+) -> torch.Tensor:
+    """One optimizer step on a packed batch; returns METRICS as a (5,) tensor, still on the device."""
+    # 1. forward: chosen and rejected together
+    r_chosen, r_rejected = rewards(model, batch).chunk(2)  # (2B,) -> (B,), (B,)
+    # 2. loss
+    margin = batch["margin"] if cfg.margin else None
+    loss = bradley_terry_loss(r_chosen, r_rejected, margin, cfg.center_coef)
+    # 3. backward
+    optimizer.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
+    # 4. step
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.step()
+    # 5. metrics, left on the device
+    with torch.no_grad():
+        return torch.stack(
+            [
+                loss.detach(),
+                pair_accuracy(r_chosen, r_rejected),
+                (r_chosen - r_rejected).mean(),
+                torch.cat([r_chosen, r_rejected]).mean(),
+                torch.as_tensor(grad_norm, dtype=loss.dtype, device=loss.device),
+            ]
+        )
+
+
+def read_back(
+    pending: Sequence[tuple[dict[str, float], torch.Tensor]], accelerator: Accelerator
+) -> list[dict[str, float]]:
+    """Metric rows for the pending steps, averaged over processes, in one transfer."""
+    if not pending:
+        return []
+    table = accelerator.reduce(torch.stack([values for _, values in pending]), reduction="mean")  # (k, 5)
+    return [
+        {**keys, **dict(zip(METRICS, values, strict=True))}
+        for (keys, _), values in zip(pending, table.tolist(), strict=True)
+    ]
+
+
+def _log(
+    rows: list[dict[str, float]], sink: TextIO | None, on_step: StepCallback | None, total: int
+) -> list[dict[str, float]]:
+    for row in rows:
+        if sink is not None:
+            sink.write(json.dumps(row) + "\n")
+        if on_step is not None:
+            on_step(int(row["step"]), total, row)
+    return rows
