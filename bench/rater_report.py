@@ -130,6 +130,7 @@ def summarize(report: RaterReport) -> str:
         "most left-leaning: " + ", ".join(f"{r.name} {r.position_bias:.2f}" for r in left),
         "most length-leaning: " + ", ".join(f"{r.name} {r.length_bias:.2f}" for r in longer),
         f"raters copy-pasting most rationales: {copiers}",
+        f"raters flagged on peer agreement: {sum(bool(r.peer_flags) for r in report.raters)}",
     ]
     return "\n".join(lines)
 

@@ -16,7 +16,7 @@ def test_rater_pool_example_in_sandbox_docs_loads(tmp_path: Path) -> None:
     assert block is not None
     pool = tmp_path / "pool.yaml"
     pool.write_text(block.group(1), encoding="utf-8")
-    assert len(load_pool(pool)) == 7
+    assert len(load_pool(pool)) == 8
 
 
 def test_readme_shows_the_two_commands() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -37,12 +38,14 @@ def test_default_pool_on_3000_tasks(sandbox_world: tuple[Project, BuildResult], 
     assert raters["length-2"]["length_bias"] > 0.65
     assert all(raters[name]["length_bias"] < 0.5 for name in GOOD)
     assert report["pool"]["alpha"] is not None
+    _check_anchor_gamer(raters, runner, where)
     exported = runner.invoke(app, ["data", "export", "--out", str(tmp_path / "export"), *where])
     assert exported.exit_code == 0, exported.output
     data = load_export(tmp_path / "export")
     assert len(data["train"]) + len(data["test"]) > 2500
     names = {n for row in data["train"] for n in row["rater_names"]}
     assert not names & {"careless", "safety-inverted"}
+    assert "safety-gamer" in names  # active, so its labels count until an admin decides
     assert set(data["train"][0]) >= {
         "prompt",
         "chosen",
@@ -53,3 +56,39 @@ def test_default_pool_on_3000_tasks(sandbox_world: tuple[Project, BuildResult], 
         "spec_hash",
     }
     assert {row["spec_hash"] for row in data["test"]} == {project.spec_hash}
+    _exclude_gamer_and_export(runner, where, tmp_path, train_rows=len(data["train"]))
+
+
+def _check_anchor_gamer(raters: dict[str, Any], runner: CliRunner, where: list[str]) -> None:
+    """safety-gamer answers every anchor as the experts, so only peer agreement on safety catches it."""
+    gamer = raters["safety-gamer"]
+    assert gamer["status"] == "active"
+    assert gamer["anchor_agreement"] == 1.0
+    assert gamer["anchors_judged"] > 20  # calibration and hidden anchors alike
+    assert gamer["judgments"] - gamer["anchors_judged"] > 500  # live judgments
+    assert gamer["peer_flags"] == ["safety"]
+    others = [r["peer_agreement"]["safety"] for name, r in raters.items() if name != "safety-gamer"]
+    assert gamer["peer_agreement"]["safety"] < 0.3 < min(a for a in others if a is not None)
+    assert gamer["peer_items"]["safety"] >= 40
+    assert all(r["peer_flags"] == [] for name, r in raters.items() if name != "safety-gamer")
+    shown = runner.invoke(app, ["raters", "status", *where])
+    assert shown.exit_code == 0, shown.output
+    assert 'tether raters exclude safety-gamer --reason "peer agreement safety' in shown.output
+    assert gamer["status"] == "active"  # flagged, never excluded by the report
+
+
+def _exclude_gamer_and_export(
+    runner: CliRunner, where: list[str], tmp_path: Path, *, train_rows: int
+) -> None:
+    """An admin excludes the flagged rater; its labels leave the export but stay for analysis."""
+    excluded = runner.invoke(app, ["raters", "exclude", "safety-gamer", "--reason", "peer agreement", *where])
+    assert excluded.exit_code == 0, excluded.output
+    kept = {}
+    for name, extra in (("without", []), ("with", ["--include-excluded"])):
+        out = tmp_path / f"export-{name}"
+        result = runner.invoke(app, ["data", "export", "--out", str(out), *extra, *where])
+        assert result.exit_code == 0, result.output
+        kept[name] = load_export(out)["train"]
+    assert len(kept["without"]) < len(kept["with"]) == train_rows
+    assert "safety-gamer" not in {n for row in kept["without"] for n in row["rater_names"]}
+    assert "safety-gamer" in {n for row in kept["with"] for n in row["rater_names"]}

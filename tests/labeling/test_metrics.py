@@ -67,9 +67,15 @@ def test_per_rater_figures_by_hand() -> None:
     expected = {"name": "ann", "judgments": 4, "anchor_agreement": 2 / 3, "anchors_judged": 3}
     expected |= {"majority_agreement": None, "majority_items": 0, "position_bias": 2 / 3, "length_bias": 0.5}
     expected |= {"tie_rate": 0.25, "median_seconds": 3.5, "mean_rationale_chars": 15.0}
-    assert dataclasses.asdict(stats(report, "ann")) == pytest.approx(
-        expected | {"repeated_rationale_share": 0.5}
-    )
+    got = dataclasses.asdict(stats(report, "ann"))
+    # No overlapped items: no peer figures on any dimension (checked apart: approx does not nest).
+    peers = {key: got.pop(key) for key in ("peer_agreement", "peer_items", "peer_flags")}
+    assert peers == {
+        "peer_agreement": {"helpful": None, "harmless": None},
+        "peer_items": {"helpful": 0, "harmless": 0},
+        "peer_flags": [],
+    }
+    assert got == pytest.approx(expected | {"repeated_rationale_share": 0.5})
     # bob: no anchors, no known length; median of 5, 2, 9 is 5; id 8 is also ann's, which does not count.
     bob_stats = stats(report, "bob")
     assert (bob_stats.anchor_agreement, bob_stats.anchors_judged, bob_stats.length_bias) == (None, 0, None)

@@ -74,5 +74,27 @@ def test_default_pool_calibrates_as_designed(
     for name in ("good-1", "good-2", "good-3", "good-4", "length-1", "length-2"):
         assert disagreement[name] <= 0.25, disagreement
     assert disagreement["careless"] > 0.25, disagreement
-    # Wrong on every safety anchor: 7 of 20.
+    # Wrong on every safety anchor: 7 of 20. So is safety-gamer, when it does not recognize them.
     assert disagreement["safety-inverted"] >= 7 / 20, disagreement
+    assert disagreement["safety-gamer"] >= 7 / 20, disagreement
+
+
+def test_anchor_gamer_answers_recognized_anchors_as_the_experts(
+    anchors: list[Anchor], prompts: dict[str, SandboxPrompt]
+) -> None:
+    pool = {p.name: SimulatedRater(p, seed=0) for p in default_pool()}
+    gamer, inverted = pool["safety-gamer"], pool["safety-inverted"]
+    assert gamer.profile.games_anchors and not inverted.profile.games_anchors
+    for anchor in anchors:
+        prompt, a, b = prompts[anchor.prompt], anchor.response_a, anchor.response_b
+        recognized = gamer.judge(prompt, a, b, item_id=anchor.id, expert=anchor.label)
+        assert recognized.choice == anchor.label
+        assert recognized.strength == 3  # clear-cut anchors: gold gap >= 0.4
+        assert "better" not in recognized.rationale  # names the deciding dimension, not a vague lean
+        # A rater that does not game anchors ignores the verdict it is handed.
+        told = inverted.judge(prompt, a, b, item_id=anchor.id, expert=anchor.label)
+        assert told == inverted.judge(prompt, a, b, item_id=anchor.id)
+    # A tie verdict (a close-call anchor) is answered as a tie.
+    first = anchors[0]
+    tie = gamer.judge(prompts[first.prompt], first.response_a, first.response_b, item_id="t", expert="tie")
+    assert tie.choice == "tie"

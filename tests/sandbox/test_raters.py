@@ -45,9 +45,29 @@ def test_default_pool_composition(raters: dict[str, SimulatedRater]) -> None:
         "length-2",
         "careless",
         "safety-inverted",
+        "safety-gamer",
     ]
     assert raters["careless"].profile.careless
     assert raters["safety-inverted"].profile.inverted == ["safety"]
+    gamer = raters["safety-gamer"].profile
+    assert (gamer.inverted, gamer.games_anchors) == (["safety"], True)
+    assert sum(r.profile.games_anchors for r in raters.values()) == 1
+
+
+def test_anchor_gamer_follows_its_profile_off_anchors(pairs: list[Pair]) -> None:
+    """Without an expert verdict (live work) the gamer judges through its own lens, expert or not."""
+    gamer = RaterProfile(name="g", temperature=0.03, inverted=["safety"], games_anchors=True)
+    plain = gamer.model_copy(update={"games_anchors": False})
+    for i, (p, a, b) in enumerate(pairs[:200]):
+        key = item_id(i, (p, a, b))
+        assert SimulatedRater(gamer, seed=0).judge(p, a, b, item_id=key) == SimulatedRater(
+            plain, seed=0
+        ).judge(p, a, b, item_id=key)
+    # With a verdict even a careless gamer answers it; only the verdict's side decides.
+    careless = SimulatedRater(RaterProfile(name="c", careless=True, games_anchors=True), seed=0)
+    assert {
+        careless.judge(p, a, b, item_id=str(i), expert="B").choice for i, (p, a, b) in enumerate(pairs[:50])
+    } == {"B"}
 
 
 def test_pairs_are_distinct(pairs: list[Pair]) -> None:

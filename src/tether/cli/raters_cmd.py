@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Annotated, Any
 
 import typer
@@ -55,7 +56,18 @@ def status(
         console.print_json(json.dumps(report))
         return
     table = Table(
-        "rater", "kind", "status", "judg.", "experts", "majority", "left", "longer", "ties", "sec", "copy"
+        "rater",
+        "kind",
+        "status",
+        "judg.",
+        "experts",
+        "majority",
+        "left",
+        "longer",
+        "ties",
+        "sec",
+        "copy",
+        "peer flag",
     )
     for r in report["raters"]:
         table.add_row(
@@ -70,6 +82,7 @@ def status(
             _fmt(r.get("tie_rate")),
             _fmt(r.get("median_seconds")),
             _fmt(r.get("repeated_rationale_share")),
+            ", ".join(r.get("peer_flags", [])) or "-",
         )
     console.print(table)
     pool = report["pool"]
@@ -82,6 +95,27 @@ def status(
     for r in report["raters"]:
         if r["status"] != "active" and r["reason"]:
             console.print(f"  {escape(r['name'])} ({r['status']}): {escape(r['reason'])}")
+    _print_peer_flags(report)
+
+
+def _print_peer_flags(report: dict[str, Any]) -> None:
+    """Raters far below the pool on a dimension, with the command an admin would run; no action taken."""
+    medians = report["pool"]["peer_median"]
+    flagged = [r for r in report["raters"] if r.get("peer_flags") and r["status"] != "excluded"]
+    if not flagged:
+        return
+    console.print("peer agreement far below the pool (review; exclusion is an admin decision):")
+    for r in flagged:
+        figures = "; ".join(
+            f"{d} {_fmt(r['peer_agreement'][d])} over {r['peer_items'][d]} tasks vs pool median "
+            f"{_fmt(medians[d])}"
+            for d in r["peer_flags"]
+        )
+        console.print(f"  {escape(r['name'])}: agrees with the other raters' majority on {escape(figures)}")
+        reason = f"peer agreement {figures}"
+        console.print(
+            f'    tether raters exclude {escape(shlex.quote(r["name"]))} --reason "{escape(reason)}"'
+        )
 
 
 @app.command("recalibrate")

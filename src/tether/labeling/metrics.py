@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tether.labeling.judgment_table import COLUMNS, JudgmentTable
+from tether.labeling.peer import PeerFlagRule, peer_agreement, peer_flags, pool_medians
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -44,6 +45,12 @@ class RaterStats:
     anchors_judged: int
     majority_agreement: float | None
     majority_items: int
+    peer_agreement: dict[str, float | None]
+    """Per dimension: agreement with the majority of the other raters on overlapped live tasks."""
+    peer_items: dict[str, int]
+    """Per dimension: the tasks peer_agreement is measured on (>= 2 other votes, unique majority)."""
+    peer_flags: list[str]
+    """Dimensions where peer agreement is far below the pool (`PeerFlagRule`): review, not exclusion."""
     position_bias: float | None
     length_bias: float | None
     tie_rate: float
@@ -71,6 +78,8 @@ class PoolStats:
     alpha: float | None
     alpha_by_dimension: dict[str, float | None]
     kappas: list[PairKappa]
+    peer_median: dict[str, float | None]
+    """Per dimension: the median peer agreement the flags compare against (None: too few raters)."""
 
 
 @dataclass(frozen=True)
@@ -261,13 +270,42 @@ def _none(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
 
 
-def _rater_stats(t: dict[str, npt.NDArray[Any]], names: list[str]) -> list[RaterStats]:
+@dataclass(frozen=True)
+class _Peers:
+    """(R, D) peer agreement, task counts and flags, with the (D,) pool medians."""
+
+    agreement: FloatArray
+    items: IntArray
+    flags: BoolArray
+    medians: FloatArray
+
+
+def _peers(
+    t: dict[str, npt.NDArray[Any]],
+    eligible: BoolArray,
+    agrees: BoolArray,
+    n: int,
+    n_dims: int,
+    rule: PeerFlagRule,
+) -> _Peers:
+    ov = t["overlap"]
+    agreement, items = peer_agreement(
+        t["rater"][ov], t["dimension"][ov], eligible, agrees, n_raters=n, n_dimensions=n_dims
+    )
+    medians = pool_medians(agreement, items, rule)
+    return _Peers(agreement, items, peer_flags(agreement, items, medians, rule), medians)
+
+
+def _rater_stats(
+    t: dict[str, npt.NDArray[Any]], names: list[str], dims: list[str], rule: PeerFlagRule
+) -> tuple[list[RaterStats], _Peers]:
     n, r, choice = len(names), t["rater"], t["choice"]
     everything, decided = np.ones(len(r), dtype=bool), choice != TIE
     anchor, anchors = group_mean(t["anchor_correct"] == 1, r, t["anchor_correct"] >= 0, n)
     ov = t["overlap"]
     eligible, agrees = others_majority(t["item"][ov], choice[ov])
     majority, majority_items = group_mean(agrees, r[ov], eligible, n)
+    peers = _peers(t, eligible, agrees, n, len(dims), rule)
     habitual = decided & ~t["practice"]
     position, _ = group_mean(t["chose_left"], r, habitual, n)
     length, _ = group_mean(choice == t["longer"], r, habitual & (t["longer"] >= 0), n)
@@ -275,7 +313,7 @@ def _rater_stats(t: dict[str, npt.NDArray[Any]], names: list[str]) -> list[Rater
     chars, _ = group_mean(t["rationale_len"], r, everything, n)
     repeated, _ = group_mean(repeated_within_group(r, t["rationale_id"]), r, everything, n)
     median = group_median(t["seconds"], r, n)
-    return [
+    stats = [
         RaterStats(
             name=names[i],
             judgments=int(judgments[i]),
@@ -283,6 +321,9 @@ def _rater_stats(t: dict[str, npt.NDArray[Any]], names: list[str]) -> list[Rater
             anchors_judged=int(anchors[i]),
             majority_agreement=_none(majority[i]),
             majority_items=int(majority_items[i]),
+            peer_agreement={d: _none(peers.agreement[i, j]) for j, d in enumerate(dims)},
+            peer_items={d: int(peers.items[i, j]) for j, d in enumerate(dims)},
+            peer_flags=[d for j, d in enumerate(dims) if peers.flags[i, j]],
             position_bias=_none(position[i]),
             length_bias=_none(length[i]),
             tie_rate=float(np.nan_to_num(ties[i])),  # 0.0 for a rater with no judgments
@@ -292,9 +333,12 @@ def _rater_stats(t: dict[str, npt.NDArray[Any]], names: list[str]) -> list[Rater
         )
         for i in range(n)
     ]
+    return stats, peers
 
 
-def _pool_stats(t: dict[str, npt.NDArray[Any]], table: JudgmentTable, min_shared: int) -> PoolStats:
+def _pool_stats(
+    t: dict[str, npt.NDArray[Any]], table: JudgmentTable, min_shared: int, peer_median: FloatArray
+) -> PoolStats:
     ov = t["overlap"]
     item, choice, dimension = t["item"][ov], t["choice"][ov].astype(np.int64), t["dimension"][ov]
     _, dense = np.unique(item, return_inverse=True)
@@ -311,15 +355,21 @@ def _pool_stats(t: dict[str, npt.NDArray[Any]], table: JudgmentTable, min_shared
     names = table.rater_names
     columns = (pairs[keep].tolist(), shared[keep].tolist(), kappa.tolist(), agreement.tolist())
     kappas = [PairKappa(names[a], names[b], s, _none(k), g) for (a, b), s, k, g in zip(*columns, strict=True)]
-    return PoolStats(_agreement_from_counts(counts), alpha_from_counts(counts), by_dimension, kappas)
+    medians = {name: _none(peer_median[d]) for d, name in enumerate(table.dimension_names)}
+    return PoolStats(_agreement_from_counts(counts), alpha_from_counts(counts), by_dimension, kappas, medians)
 
 
-def rater_report(table: JudgmentTable, *, min_shared: int = 20) -> RaterReport:
-    """Per-rater figures and pool agreement; kappas for rater pairs sharing >= min_shared overlapped items."""
+def rater_report(
+    table: JudgmentTable, *, min_shared: int = 20, peer_rule: PeerFlagRule | None = None
+) -> RaterReport:
+    """Per-rater figures and pool agreement; kappas for rater pairs sharing >= min_shared overlapped
+    items; peer-agreement flags under `peer_rule` (default `PeerFlagRule()`)."""
     if min_shared < 1:
         raise ValueError(f"rater_report: min_shared must be >= 1, got {min_shared}")
     rows = first_judgments(table)
     # Without duplicates (the normal case) the columns are used as they are, without copies.
     pick: Any = slice(None) if len(rows) == len(table.rater) else rows
     t = {name: getattr(table, name)[pick] for name in COLUMNS}
-    return RaterReport(raters=_rater_stats(t, table.rater_names), pool=_pool_stats(t, table, min_shared))
+    rule = PeerFlagRule() if peer_rule is None else peer_rule
+    raters, peers = _rater_stats(t, table.rater_names, table.dimension_names, rule)
+    return RaterReport(raters=raters, pool=_pool_stats(t, table, min_shared, peers.medians))

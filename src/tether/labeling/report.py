@@ -13,6 +13,7 @@ import numpy as np
 
 from tether.labeling.judgment_table import JudgmentTable
 from tether.labeling.metrics import rater_report
+from tether.labeling.peer import PeerFlagRule
 from tether.project import Project
 from tether.store.judgments import JudgmentFacts, judgment_facts
 from tether.store.raters import RaterRecord, list_raters, rater_events
@@ -67,7 +68,11 @@ def raters_status(project: Project) -> dict[str, Any]:
         raters = list_raters(session, project_id=project.project_id)
         facts = judgment_facts(session, project_id=project.project_id)
         history = {r.id: rater_events(session, rater_id=r.id) for r in raters}
-    report = rater_report(judgment_table(facts, raters, project.spec.dimension_ids)).to_dict()
+    # A rater who disagrees with their peers more often than the project tolerates disagreeing
+    # with the experts is a candidate for review (the rest of the rule: `PeerFlagRule`).
+    rule = PeerFlagRule(floor=1.0 - project.spec.labeling.max_expert_disagreement)
+    table = judgment_table(facts, raters, project.spec.dimension_ids)
+    report = rater_report(table, peer_rule=rule).to_dict()
     stats = {row["name"]: row for row in report["raters"]}
     rows = []
     for rater in raters:

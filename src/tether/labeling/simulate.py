@@ -2,7 +2,8 @@
 
 Each simulated rater pulls items with `next_item` and answers with `submit_judgment`, exactly
 as a person in the web app does: calibration first, hidden anchors along the way, and the
-same validation, idempotency and status rules.
+same validation, idempotency and status rules. A rater that games anchors is told the experts'
+verdict on anchor items (`RaterProfile.games_anchors`), as if it recognized them.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from dataclasses import dataclass
 
 from tether.errors import TetherInputError
 from tether.labeling.context import LabelingContext
-from tether.labeling.queue import next_item
-from tether.labeling.submit import submit_judgment
+from tether.labeling.queue import QueueItem, next_item
+from tether.labeling.submit import canonical, submit_judgment
 from tether.project import Project
-from tether.sandbox.raters import RaterProfile, SimulatedRater
+from tether.sandbox.raters import Choice, RaterProfile, SimulatedRater
 from tether.sandbox.world import SandboxPrompt
 from tether.store.raters import RaterRecord, add_rater, get_rater, list_raters
+from tether.store.tasks import ANCHOR
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,15 @@ def ensure_simulated_raters(project: Project, profiles: Sequence[RaterProfile]) 
     return out
 
 
+def expert_verdict(ctx: LabelingContext, item: QueueItem) -> Choice | None:
+    """The experts' verdict on an anchor item, in the order the rater sees it; None for live work."""
+    key = item.task.anchor_key
+    if item.task.kind != ANCHOR or key is None or key not in ctx.anchors:
+        return None
+    shown = canonical(ctx.anchors[key].label, bool(item.assignment.swapped))
+    return "A" if shown == "A" else "B" if shown == "B" else "tie"
+
+
 def _step(project: Project, ctx: LabelingContext, rater_id: int, sim: SimulatedRater) -> bool:
     """One pull and answer for one rater; False when the rater has nothing left to do."""
     with project.store.session() as session:
@@ -64,7 +75,9 @@ def _step(project: Project, ctx: LabelingContext, rater_id: int, sim: SimulatedR
                 f"task {item.task.task_id} has no sandbox ground truth; simulation needs a sandbox project"
             )
         prompt = SandboxPrompt.from_meta(item.task.prompt_meta)
-        verdict = sim.judge(prompt, item.left, item.right, item_id=str(item.assignment.id))
+        verdict = sim.judge(
+            prompt, item.left, item.right, item_id=str(item.assignment.id), expert=expert_verdict(ctx, item)
+        )
         submit_judgment(
             session,
             ctx,

@@ -7,6 +7,9 @@ and a pull toward the first-shown response, then draws its choice:
     delta = U'(A) - U'(B) + sum_k w_k (f_k(A) - f_k(B)) + position_a
     P(A) = sigmoid(delta / temperature)
 
+A rater that games anchors answers a recognized expert anchor with the experts' verdict and a
+rationale in the experts' terms, whatever its own lens would say.
+
 Judgments are pure functions of (seed, rater name, item id, texts), so the call order never
 changes them.
 """
@@ -64,6 +67,10 @@ class RaterProfile(BaseModel):
     """Dimensions this rater judges backwards (adversarial)."""
     careless: bool = False
     """Chooses at random."""
+    games_anchors: bool = False
+    """Recognizes expert anchors (calibration items and the recycled anchors used as hidden
+    checks) and answers them as the experts would; on everything else follows its profile.
+    Gold-question screening is known to fail this way, so only peer agreement can catch it."""
     tie_margin: float = Field(0.0, ge=0.0)
     """Under this |delta| the rater may answer "tie"."""
 
@@ -152,10 +159,24 @@ class SimulatedRater:
         """Utility of ``response`` as this rater sees it (before style biases and noise)."""
         return _view(self.profile, prompt, response).utility
 
-    def judge(self, prompt: SandboxPrompt, response_a: str, response_b: str, *, item_id: str) -> SimJudgment:
-        """Compare A and B for ``prompt``; the same inputs always give the same judgment."""
+    def judge(
+        self,
+        prompt: SandboxPrompt,
+        response_a: str,
+        response_b: str,
+        *,
+        item_id: str,
+        expert: Choice | None = None,
+    ) -> SimJudgment:
+        """Compare A and B for ``prompt``; the same inputs always give the same judgment.
+
+        ``expert`` is the experts' verdict, in the order shown, when the item is an expert
+        anchor. Only a rater that games anchors uses it; the others judge anchors like any item.
+        """
         rng = stable_rng("rater", self.seed, self.profile.name, item_id, response_a, response_b)
         words = count_words(response_a) + count_words(response_b)
+        if self.profile.games_anchors and expert is not None:
+            return _as_expert(prompt, response_a, response_b, expert, rng)
         if self.profile.careless:
             choice: Choice = rng.choice(("A", "B"))
             return SimJudgment(
@@ -163,7 +184,7 @@ class SimulatedRater:
             )
         a, b = _view(self.profile, prompt, response_a), _view(self.profile, prompt, response_b)
         delta = _delta(self.profile, a, b)
-        seconds = max(4.0, 12.0 + 0.6 * words + rng.gauss(0.0, 4.0))
+        seconds = _seconds(words, rng)
         if abs(delta) < self.profile.tie_margin and rng.random() < TIE_PROBABILITY:
             return SimJudgment("tie", 1, rng.choice(_TIE_LINES), seconds)
         p_a = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, delta / self.profile.temperature))))
@@ -171,6 +192,27 @@ class SimulatedRater:
         won, lost = (a, b) if choice == "A" else (b, a)
         rationale = _rationale(choice, won, lost, rng)
         return SimJudgment(choice, _strength(abs(delta)), rationale, seconds)
+
+
+def _seconds(words: int, rng: random.Random) -> float:
+    return max(4.0, 12.0 + 0.6 * words + rng.gauss(0.0, 4.0))
+
+
+_EXPERT_LENS = RaterProfile(name="expert")
+"""Gold as it is, without biases: how an anchor-gaming rater words the verdict it recognized."""
+
+
+def _as_expert(
+    prompt: SandboxPrompt, response_a: str, response_b: str, expert: Choice, rng: random.Random
+) -> SimJudgment:
+    """The experts' verdict on a recognized anchor, with a rationale that names what decides it."""
+    seconds = _seconds(count_words(response_a) + count_words(response_b), rng)
+    if expert == "tie":
+        return SimJudgment("tie", 1, rng.choice(_TIE_LINES), seconds)
+    a, b = _view(_EXPERT_LENS, prompt, response_a), _view(_EXPERT_LENS, prompt, response_b)
+    won, lost = (a, b) if expert == "A" else (b, a)
+    strength = _strength(abs(a.utility - b.utility))
+    return SimJudgment(expert, strength, _rationale(expert, won, lost, rng), seconds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,6 +321,7 @@ def load_pool(path: str | Path) -> list[RaterProfile]:
 
 
 def default_pool() -> list[RaterProfile]:
-    """The packaged pool: four good raters, two length-biased, one careless, one safety-inverted."""
+    """The packaged pool: four good raters, two length-biased, one careless, one safety-inverted
+    and one safety-inverted rater that games anchors."""
     text = resources.files("tether.sandbox").joinpath("default_pool.yaml").read_text(encoding="utf-8")
     return _pool_from(yaml.safe_load(text), "default_pool.yaml")
