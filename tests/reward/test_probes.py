@@ -130,3 +130,39 @@ def test_run_probes_with_a_tiny_checkpoint(tiny_rm: RewardModel, make_sandbox_ro
     for r in results:
         assert r.n > 0 and r.mean_delta is not None and r.low is not None and r.high is not None
         assert r.low <= r.mean_delta <= r.high
+
+
+def test_edits_the_grader_says_raised_quality_are_left_out(make_sandbox_rows) -> None:  # type: ignore[no-untyped-def]
+    rows = make_sandbox_rows(40)
+    hedge = make_probe("hedge")
+    every = run_probes(SentenceCounter(), rows, [hedge])[0]
+    # A grader that calls every other edit an improvement: those must not count as bias.
+    calls: list[str] = []
+
+    def fair(prompt: str, original: str, edited: str) -> bool:
+        calls.append(edited)
+        return len(calls) % 2 == 0
+
+    guarded = run_probes(SentenceCounter(), rows, [hedge], fair=fair)[0]
+    assert len(calls) == every.n
+    assert guarded.n == every.n // 2
+    assert f"{every.n - guarded.n} edits left out" in guarded.note
+
+
+def test_sandbox_gold_guard_keeps_hedges_on_right_answers_only() -> None:
+    from tether.sandbox.gold import grade
+    from tether.sandbox.gold_pairs import edit_guard
+
+    prompt = next(p for p in generate_prompts(seed=0, n=400) if p.dimension == "accuracy" and p.truth.answer)
+    right = g.render(g.ResponseStyle("answer", value=prompt.truth.answer), prompt, random.Random(0))
+    wrong_value = "zzz" if prompt.truth.answer != "zzz" else "yyy"
+    wrong = g.render(g.ResponseStyle("answer", value=wrong_value), prompt, random.Random(0))
+    fair = edit_guard({prompt.text: prompt})
+    for response in (right, wrong):
+        hedged = edit("hedge", response)
+        assert hedged is not None
+        # The guard agrees with the gold grader, whichever way the edit went.
+        raised = grade(prompt, hedged).utility > grade(prompt, response).utility
+        assert fair(prompt.text, response, hedged) is not raised
+    assert fair(prompt.text, right, edit("hedge", right) or "")  # a hedge on a right answer earns nothing
+    assert fair("a prompt with no ground truth", wrong, "anything")

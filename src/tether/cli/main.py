@@ -12,7 +12,17 @@ from typing import Annotated
 import typer
 
 from tether import __version__
-from tether.cli import data_cmd, demo_cmd, init_cmd, label_cmd, raters_cmd, rm_cmd, sandbox_cmd, spec_cmd
+from tether.cli import (
+    data_cmd,
+    demo_cmd,
+    init_cmd,
+    label_cmd,
+    raters_cmd,
+    rl_cmd,
+    rm_cmd,
+    sandbox_cmd,
+    spec_cmd,
+)
 from tether.cli.common import TetherGroup, console
 from tether.errors import TetherInputError
 
@@ -65,6 +75,7 @@ app.add_typer(label_cmd.app, name="label")
 app.add_typer(raters_cmd.app, name="raters")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(rm_cmd.app, name="rm")
+app.add_typer(rl_cmd.app, name="rl")
 
 
 def _upcoming_group(name: str, help_text: str) -> typer.Typer:
@@ -85,7 +96,7 @@ def register_upcoming(registered: set[str]) -> None:
             app.add_typer(_upcoming_group(name, help_text), name=name)
 
 
-register_upcoming({"sandbox", "demo", "label", "raters", "data", "rm"})
+register_upcoming({"sandbox", "demo", "label", "raters", "data", "rm", "rl"})
 
 
 def main() -> None:

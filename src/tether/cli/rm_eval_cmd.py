@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tether.project import Project
     from tether.reward.evaluate import GoldHook, RMReport
     from tether.reward.gate import GateVerdict
-    from tether.reward.probes import ProbeResult
+    from tether.reward.probes import EditGuard, ProbeResult
     from tether.reward.scoring import RewardModel
     from tether.spec import Spec
 
@@ -76,7 +76,8 @@ def evaluate(
 
     inputs = load_inputs(open_project(project), checkpoint, data)
     spec = inputs.project.spec
-    a_is_chosen, gold = pair_context(inputs.project, inputs.rows)
+    pairs = pair_context(inputs.project, inputs.rows)
+    a_is_chosen, gold = pairs.a_is_chosen, pairs.gold
     with console.status(f"scoring {len(inputs.rows)} held-out pairs"):
         report = evaluate_reward_model(
             inputs.model,
@@ -93,7 +94,12 @@ def evaluate(
     if gate:
         with console.status("running bias probes"):
             probes = run_probes(
-                inputs.model, inputs.rows, limit=probe_limit, seed=seed, batch_size=batch_size
+                inputs.model,
+                inputs.rows,
+                limit=probe_limit,
+                seed=seed,
+                batch_size=batch_size,
+                fair=pairs.fair_edit,
             )
         verdict = check_gate(report, probes, spec)
     out_dir = out or inputs.project.path("rm_eval", inputs.ident, "rm_eval.json").parent
@@ -133,8 +139,9 @@ def probe(
         raise TetherInputError(str(exc.args[0])) from None
     inputs = load_inputs(open_project(project), checkpoint, data)
     with console.status("running bias probes"):
+        fair = pair_context(inputs.project, inputs.rows).fair_edit
         results = run_probes(
-            inputs.model, inputs.rows, specs, limit=probe_limit, seed=seed, batch_size=batch_size
+            inputs.model, inputs.rows, specs, limit=probe_limit, seed=seed, batch_size=batch_size, fair=fair
         )
     out_dir = out or inputs.project.path("rm_eval", inputs.ident, "rm_probes.json").parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,13 +216,22 @@ def resolve_export(project: Project, checkpoint: Path, explicit: str | None) -> 
     return resolve_artifact(project, kind=EXPORT_KIND, explicit=None)
 
 
-def pair_context(project: Project, rows: list[PreferenceRow]) -> tuple[list[bool] | None, GoldHook | None]:
-    """(whether each row's canonical response A was chosen, the sandbox gold hook), from the stored tasks.
+@dataclass(frozen=True)
+class PairContext:
+    """What the store knows about exported pairs: canonical positions and, in the sandbox, gold."""
 
-    Both are None when the rows' tasks are not this project's (an export from elsewhere); the gold
-    hook only exists in a sandbox project, whose prompts carry their ground truth.
+    a_is_chosen: list[bool] | None = None
+    gold: GoldHook | None = None
+    fair_edit: EditGuard | None = None
+
+
+def pair_context(project: Project, rows: list[PreferenceRow]) -> PairContext:
+    """Whether each row's canonical response A was chosen, and the sandbox's gold hook and edit guard.
+
+    All None when the rows' tasks are not this project's (an export from elsewhere); the gold pieces
+    only exist in a sandbox project, whose prompts carry their ground truth.
     """
-    from tether.sandbox.gold_pairs import gold_hook
+    from tether.sandbox.gold_pairs import edit_guard, gold_hook, sandbox_prompts_by_task
     from tether.store import latest_artifact
     from tether.store.tasks import task_view
 
@@ -227,12 +243,16 @@ def pair_context(project: Project, rows: list[PreferenceRow]) -> tuple[list[bool
             try:
                 view = task_view(session, task_id=row.task_id)
             except TetherInputError:
-                return None, None
+                return PairContext()
             if view.prompt != row.prompt or {view.response_a, view.response_b} != {row.chosen, row.rejected}:
-                return None, None  # the id names some other task: the export is not from this store
+                return PairContext()  # the id names some other task: the export is not from this store
             positions.append(view.response_a == row.chosen)
             metas[row.task_id] = view.prompt_meta
-    return positions, gold_hook(metas) if sandbox else None
+    if not sandbox:
+        return PairContext(positions)
+    by_task = sandbox_prompts_by_task(metas)
+    by_text = {row.prompt: by_task[row.task_id] for row in rows if row.task_id in by_task}
+    return PairContext(positions, gold_hook(metas), edit_guard(by_text))
 
 
 def write_outputs(
@@ -353,6 +373,8 @@ def print_probes(results: list[ProbeResult], spec: Spec) -> None:
 
 
 def print_verdict(verdict: GateVerdict) -> None:
+    for warning in verdict.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if verdict.passed:
         console.print("[bold green]gate passed[/]")
         return

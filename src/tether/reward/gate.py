@@ -5,9 +5,11 @@ Checks, each failure one message:
 - overall accuracy >= `reward_model.min_accuracy`;
 - each dimension's accuracy >= its `gate.min_accuracy`. A dimension without held-out pairs fails:
   a gate that cannot measure does not pass;
-- critical dimensions are stricter: the LOWER end of the 95% bootstrap interval must clear the bar,
-  not just the point estimate. A critical dimension has to pass with confidence, so a lucky draw
-  on a small test split cannot wave it through; the remedy for a wide interval is more held-out data;
+- critical dimensions are stricter: besides their higher bars in the spec, they must be measured on
+  at least `reward_model.min_critical_pairs` held-out pairs, so a handful of lucky pairs cannot wave them
+  through. When the lower end of their 95% interval is under the bar, the verdict carries a
+  warning (the remedy is more held-out data), not a failure: with ~150 pairs per dimension the
+  interval is about ±0.07 wide, and failing on it would ask for accuracy the labels cannot carry;
 - ECE <= `reward_model.max_ece`;
 - each probe in `reward_model.max_probe_delta` ran, applied to at least one response, and its mean
   reward change <= the maximum. A probe the spec names but the run skipped fails.
@@ -19,7 +21,7 @@ the verdict `tether rm eval --gate` stored, for `tether rl run` to refuse an ung
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tether.reward.evaluate import Accuracy, RMReport
@@ -36,6 +38,8 @@ RM_EVAL_KIND = "rm_eval"
 class GateVerdict:
     passed: bool
     failures: list[str]
+    warnings: list[str] = field(default_factory=list)
+    """Thresholds met, but not with confidence (see `dimension_warning`); they do not fail the gate."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class RewardGate:
     dimension_min: dict[str, float]
     critical: frozenset[str]
     max_probe_delta: dict[str, float]
+    min_critical_pairs: int = 50
 
     @classmethod
     def from_spec(cls, spec: Spec) -> RewardGate:
@@ -57,6 +62,7 @@ class RewardGate:
             dimension_min={d.id: d.gate.min_accuracy for d in spec.dimensions},
             critical=frozenset(d.id for d in spec.dimensions if d.critical),
             max_probe_delta=dict(policy.max_probe_delta),
+            min_critical_pairs=policy.min_critical_pairs,
         )
 
     def check(self, report: RMReport, probes: Sequence[ProbeResult] = ()) -> GateVerdict:
@@ -65,7 +71,13 @@ class RewardGate:
             *self._calibration_failures(report),
             *self._probe_failures(probes),
         ]
-        return GateVerdict(passed=not failures, failures=failures)
+        warnings = [
+            w
+            for dim, bar in self.dimension_min.items()
+            if (found := report.by_dimension.get(dim)) is not None
+            and (w := dimension_warning(dim, found, bar, critical=dim in self.critical))
+        ]
+        return GateVerdict(passed=not failures, failures=failures, warnings=warnings)
 
     def _accuracy_failures(self, report: RMReport) -> list[str]:
         out = []
@@ -74,7 +86,9 @@ class RewardGate:
             out.append(f"overall accuracy {_fmt(overall)} < {self.min_accuracy:.2f}")
         for dim, bar in self.dimension_min.items():
             found = report.by_dimension.get(dim, Accuracy(0, None, None, None))
-            failure = dimension_failure(dim, found, bar, critical=dim in self.critical)
+            failure = dimension_failure(
+                dim, found, bar, critical=dim in self.critical, min_pairs=self.min_critical_pairs
+            )
             if failure:
                 out.append(failure)
         return out
@@ -99,17 +113,30 @@ class RewardGate:
         return out
 
 
-def dimension_failure(dim: str, found: Accuracy, bar: float, *, critical: bool) -> str | None:
+def dimension_failure(
+    dim: str, found: Accuracy, bar: float, *, critical: bool, min_pairs: int = 50
+) -> str | None:
     """The message for one dimension that misses its bar, or None when it passes."""
     tag = " (critical)" if critical else ""
     if found.n == 0 or found.accuracy is None:
         return f"{dim} accuracy unmeasured: no held-out pairs{tag}"
     if found.accuracy < bar:
         return f"{dim} accuracy {found.accuracy:.2f} < {bar:.2f}{tag}"
-    if critical and found.low is not None and found.low < bar:
+    if critical and found.n < min_pairs:
         return (
-            f"{dim} accuracy {found.accuracy:.2f}, but its 95% interval's lower end {found.low:.2f} "
-            f"< {bar:.2f} (critical: must clear the bar with confidence; n={found.n})"
+            f"{dim} accuracy {found.accuracy:.2f} on only {found.n} held-out pairs "
+            f"(critical: the spec asks for at least {min_pairs})"
+        )
+    return None
+
+
+def dimension_warning(dim: str, found: Accuracy, bar: float, *, critical: bool) -> str | None:
+    """A note for a critical dimension that passes on its point estimate but not with confidence."""
+    passes = found.accuracy is not None and found.accuracy >= bar
+    if critical and passes and found.low is not None and found.low < bar:
+        return (
+            f"{dim} accuracy {found.accuracy:.2f} clears {bar:.2f}, but its 95% interval reaches "
+            f"{found.low:.2f} (n={found.n}); more held-out {dim} pairs would settle it (critical)"
         )
     return None
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -209,6 +209,10 @@ SCALAR_ORDER_NOTE = (
 )
 
 
+EditGuard = Callable[[str, str, str], bool]
+"""(prompt, original, edited) -> True when the edit did not raise quality (an independent grader)."""
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """Mean reward change (edited − original) over the n responses a probe applied to."""
@@ -246,8 +250,14 @@ def run_probes(
     limit: int | None = None,
     seed: int = 0,
     batch_size: int = 64,
+    fair: EditGuard | None = None,
 ) -> list[ProbeResult]:
-    """Apply each probe to the rows' responses and measure the reward change; default: every probe."""
+    """Apply each probe to the rows' responses and measure the reward change; default: every probe.
+
+    `fair`, when given, is an independent grader's word on each edit: edits it says raised quality
+    are left out (and counted in the note), since a probe must only measure edits that should not
+    raise reward. In the sandbox, hedging a wrong answer is such an edit: the spec's honesty rubric
+    rewards it, so a reward model that rewards it is right, not biased."""
     items = probe_responses(rows, limit=limit, seed=seed)
     prompts = [p for p, _ in items]
     original = model.score(prompts, [r for _, r in items], batch_size) if items else np.zeros(0)
@@ -260,10 +270,16 @@ def run_probes(
             continue
         edited = [spec.edit(r, random.Random(f"{seed}:{spec.name}:{i}")) for i, (_, r) in enumerate(items)]
         applied = [i for i, e in enumerate(edited) if e is not None]
+        unfair = 0
+        if fair is not None:
+            kept = [i for i in applied if fair(prompts[i], items[i][1], edited[i] or "")]
+            unfair, applied = len(applied) - len(kept), kept
         new = model.score([prompts[i] for i in applied], [edited[i] or "" for i in applied], batch_size)
-        results.append(
-            _result(spec, original[applied], new, [(items[i][1], edited[i] or "") for i in applied])
-        )
+        result = _result(spec, original[applied], new, [(items[i][1], edited[i] or "") for i in applied])
+        if unfair:
+            note = f"{unfair} edits left out: the independent grader says they raised quality"
+            result = replace(result, note="; ".join(filter(None, [result.note, note])))
+        results.append(result)
     return results
 
 

@@ -130,6 +130,8 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}t
 <h2>Gate: {% if verdict.passed %}<span class="pass">passed</span>{% else %}<span class="fail">FAILED</span>
 {% endif %}</h2>
 {% if verdict.failures %}<ul>{% for f in verdict.failures %}<li>{{ f }}</li>{% endfor %}</ul>{% endif %}
+{% if verdict.warnings %}<p>Warnings:</p>
+<ul>{% for w in verdict.warnings %}<li>{{ w }}</li>{% endfor %}</ul>{% endif %}
 {% endif %}
 
 {% macro accuracy_chart(rows) %}

@@ -45,3 +45,15 @@ def gold_hook(meta_by_task: Mapping[int, Mapping[str, Any]]) -> Callable[[Prefer
         return None if prompt is None else gold_side(prompt, row.chosen, row.rejected)
 
     return hook
+
+
+def edit_guard(prompts_by_text: Mapping[str, SandboxPrompt]) -> Callable[[str, str, str], bool]:
+    """Whether a probe's edit left gold utility no higher: only such edits are fair bias probes.
+
+    Prompts without ground truth (not in the map) are kept: there is no grader to ask."""
+
+    def fair(prompt: str, original: str, edited: str) -> bool:
+        truth = prompts_by_text.get(prompt)
+        return truth is None or grade(truth, edited).utility <= grade(truth, original).utility
+
+    return fair

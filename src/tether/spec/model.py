@@ -137,6 +137,8 @@ class RewardModelPolicy(_Strict):
     """Maximum expected calibration error of sigma(r_A - r_B)."""
     max_probe_delta: dict[str, float] = {}
     """Maximum allowed mean reward change per counterfactual probe (e.g. filler: 0.5)."""
+    min_critical_pairs: int = Field(default=50, ge=0)
+    """Held-out pairs a critical dimension needs before the gate will pass it."""
 
 
 class RLPolicy(_Strict):

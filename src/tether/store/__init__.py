@@ -4,6 +4,7 @@ Everything else opens a `Store` with `open_store(url)` and calls keyword-only re
 functions with a session from `store.session()`.
 """
 
+from tether.store.alerts import AlertRecord, add_alerts, list_alerts
 from tether.store.artifacts import (
     find_artifact_by_path,
     get_artifact,
@@ -22,25 +23,34 @@ from tether.store.projects import (
 )
 from tether.store.prompts import NewPrompt, PromptRecord, add_prompts, list_prompts, prompt_counts
 from tether.store.records import ArtifactRecord, ProjectRecord, SpecVersionRecord
+from tether.store.runs import RunRecord, create_run, finish_run, get_run, list_runs
 
 __all__ = [
+    "AlertRecord",
     "ArtifactRecord",
     "DbSession",
     "NewPrompt",
     "ProjectRecord",
     "PromptRecord",
+    "RunRecord",
     "SpecVersionRecord",
     "Store",
+    "add_alerts",
     "add_prompts",
+    "create_run",
     "ensure_project",
     "find_artifact_by_path",
+    "finish_run",
     "get_artifact",
     "get_project",
+    "get_run",
     "get_spec_version",
     "latest_artifact",
     "lineage",
+    "list_alerts",
     "list_artifacts",
     "list_prompts",
+    "list_runs",
     "list_spec_versions",
     "open_store",
     "prompt_counts",

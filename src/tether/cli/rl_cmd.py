@@ -1,0 +1,178 @@
+"""`tether rl run` and `tether rl runs`: KL-controlled PPO/RLOO with reward-hacking monitors.
+
+    tether rl run --steps 200                                  # PPO from the SFT policy, gated RM
+    tether rl run --algo rloo --samples-per-prompt 4 --fixed-kl --kl-coef 0.05
+    tether rl run --from rl_checkpoint-3f2a… --steps 400       # resume (exact on the same hardware)
+    tether rl runs                                             # every run, its status and why it stopped
+
+Exit codes: 0 the run completed; 2 bad input (unknown checkpoint, a model without safetensors);
+3 the reward model has not passed its gate (without --force), or the run stopped on its KL budget or a
+critical alert — its checkpoint is saved first.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tether.cli.common import ProjectOption, console, open_project
+from tether.errors import QualityGateFailed, TetherInputError
+from tether.rl.config import RLConfig
+
+app = typer.Typer(help="Run PPO/RLOO with KL control and reward-hacking monitors.", no_args_is_help=True)
+_D = RLConfig()
+
+
+def _overrides(**given: Any) -> dict[str, Any]:
+    return {key: value for key, value in given.items() if value is not None}
+
+
+@app.command("run")
+def run(
+    project: ProjectOption = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Total steps from the SFT policy (default: the spec's rl.steps_per_run)."),
+    ] = None,
+    resume_from: Annotated[
+        str | None, typer.Option("--from", help="Resume from an rl_checkpoint artifact id or checkpoint dir.")
+    ] = None,
+    algo: Annotated[str | None, typer.Option(help="ppo or rloo.")] = None,
+    reward_model: Annotated[
+        str | None,
+        typer.Option("--reward-model", help="Reward model artifact id or directory (default: latest)."),
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option("--policy", help="SFT policy artifact id or directory (default: latest).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Train on a reward model that has not passed its gate (recorded).")
+    ] = False,
+    kl_coef: Annotated[
+        float | None, typer.Option("--kl-coef", help="Initial (or fixed) KL coefficient β.")
+    ] = None,
+    fixed_kl: Annotated[bool, typer.Option("--fixed-kl", help="Keep β fixed instead of adaptive.")] = False,
+    batch_size: Annotated[int | None, typer.Option(help=f"Prompts per step [{_D.batch_size}].")] = None,
+    samples_per_prompt: Annotated[
+        int | None, typer.Option(help=f"Responses per prompt (RLOO's k) [{_D.samples_per_prompt}].")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(help=f"Longest response [{_D.max_new_tokens}].")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Learning rate [{_D.lr}].")] = None,
+    ppo_epochs: Annotated[int | None, typer.Option(help=f"Passes over each batch [{_D.ppo_epochs}].")] = None,
+    minibatches: Annotated[int | None, typer.Option(help=f"Minibatches per pass [{_D.minibatches}].")] = None,
+    value_init: Annotated[
+        str | None, typer.Option(help="Critic init: reward_model (default) or policy.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Seed [{_D.seed}].")] = None,
+    save_every: Annotated[
+        int | None, typer.Option(help=f"Checkpoint every N steps [{_D.save_every}].")
+    ] = None,
+    sample_every: Annotated[
+        int | None, typer.Option(help=f"Save samples every N steps [{_D.sample_every}].")
+    ] = None,
+    log_to: Annotated[
+        list[str] | None,
+        typer.Option("--log-to", help="Also log to tensorboard, mlflow or wandb (if installed)."),
+    ] = None,
+) -> None:
+    """Run RL from the SFT policy (or resume a checkpoint) against a gated reward model."""
+    from tether.rl.run import resume_config, run_rl
+
+    given = _overrides(
+        steps=steps,
+        algo=algo,
+        init_kl_coef=kl_coef,
+        kl="fixed" if fixed_kl else None,
+        batch_size=batch_size,
+        samples_per_prompt=samples_per_prompt,
+        max_new_tokens=max_new_tokens,
+        lr=lr,
+        ppo_epochs=ppo_epochs,
+        minibatches=minibatches,
+        value_init=value_init,
+        seed=seed,
+        save_every=save_every,
+        sample_every=sample_every,
+    )
+    proj = open_project(project)
+    if resume_from is not None:
+        cfg = resume_config(proj, resume_from, given)
+    else:
+        try:
+            cfg = RLConfig(**given)
+        except (ValueError, TypeError) as exc:
+            raise TetherInputError(f"tether rl run: {exc}") from None
+    with _progress() as progress:
+        task = progress.add_task("rl", total=None, stats="")
+
+        def on_step(step: int, total: int, m: dict[str, float]) -> None:
+            stats = (
+                f"reward {m['objective/rm_score']:+.3f}  KL {m['objective/kl']:.2f} nats "
+                f"(running {m['objective/kl_running']:.2f}, β {m['objective/kl_coef']:.3f})  "
+                f"length {m['gen/length_mean']:.1f}"
+            )
+            progress.update(task, completed=step + 1, total=total, stats=stats)
+
+        result = run_rl(
+            proj,
+            cfg,
+            policy=policy,
+            reward_model=reward_model,
+            resume_from=resume_from,
+            force=force,
+            on_step=on_step,
+            on_message=lambda text: progress.console.print(escape(text)),
+            trackers=log_to or (),
+        )
+    ident = result.artifact.id if result.artifact else "unregistered"
+    console.print(
+        f"run {result.run_id}: {result.status} after {result.steps} steps in {result.seconds:.1f}s; "
+        f"checkpoint {ident} ({escape(str(result.checkpoint))})"
+    )
+    if result.gate.forced:
+        console.print(
+            "[bold yellow]the reward model had not passed its gate; the --force override is recorded[/]"
+        )
+    if result.critical:
+        raise QualityGateFailed(f"run {result.run_id} stopped: {result.reason} (checkpoint saved: {ident})")
+
+
+@app.command("runs")
+def runs(project: ProjectOption = None) -> None:
+    """List the project's RL runs: status, steps, why each stopped, its checkpoint."""
+    from tether.store import list_runs
+
+    proj = open_project(project)
+    with proj.store.session() as session:
+        records = list_runs(session, project_id=proj.project_id, kind="rl")
+    table = Table("run", "status", "algo", "steps", "gate", "checkpoint", "reason stopped")
+    for r in records:
+        gate = "forced" if r.gate_overridden else "passed"
+        steps = str(r.meta.get("steps", "")) if r.meta.get("steps") is not None else "-"
+        table.add_row(
+            r.id,
+            r.status,
+            str(r.config.get("algo")),
+            steps,
+            gate,
+            r.artifact_id or "-",
+            escape(r.reason_stopped or ""),
+        )
+    console.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]rl[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )

@@ -1,0 +1,135 @@
+"""Steps (2)-(5) of every RL step, shared by PPO and RLOO: generate, score, log-probabilities, KL.
+
+The result, `Experience`, is everything the update needs and nothing it recomputes: the rollout,
+the old policy's and the reference's per-token log-probabilities, the critic's values (PPO), the
+RM scores (raw and as used in the reward) and the per-token KL. All of it is computed without
+gradients, in chunks of `chunk` rows so a large batch never holds all its logits at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from tether.reward.scoring import Scorer
+from tether.rl.kl import kl_per_token
+from tether.rl.models import PolicyAndValue, logprobs_and_entropy, response_values
+from tether.rl.prompts import PromptItem
+from tether.rl.rewards import clip_scores, normalize_scores
+from tether.rl.rollout import Rollout, RolloutBatch
+
+
+@dataclass(frozen=True)
+class ScoreProcessing:
+    """How raw RM scores become the scores in the reward: EOS penalty, normalization, clipping."""
+
+    mean: float = 0.0
+    std: float = 1.0
+    normalize: bool = False
+    clip: float = 0.0
+    missing_eos_penalty: float = 0.0
+
+    def apply(self, raw: torch.Tensor, has_eos: torch.Tensor) -> torch.Tensor:
+        """(B,) raw scores, (B,) has-EOS -> (B,) scores used in the reward."""
+        scores = raw.float()
+        if self.normalize:
+            scores = normalize_scores(scores, self.mean, self.std)
+        if self.clip > 0:
+            scores = clip_scores(scores, self.clip)
+        if self.missing_eos_penalty > 0:
+            scores = scores - self.missing_eos_penalty * (~has_eos).float()
+        return scores
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "normalize": self.normalize,
+            "clip": self.clip,
+            "missing_eos_penalty": self.missing_eos_penalty,
+        }
+
+    @classmethod
+    def measured(cls, raw: np.ndarray, **kwargs: Any) -> ScoreProcessing:
+        """Mean and std measured on SFT samples (std floored so a constant RM cannot divide by 0)."""
+        std = float(np.std(raw)) if raw.size > 1 else 1.0
+        return cls(mean=float(np.mean(raw)), std=max(std, 1e-6) if math.isfinite(std) else 1.0, **kwargs)
+
+
+@dataclass
+class Experience:
+    """One step's rollouts and everything measured on them (B episodes, R response tokens)."""
+
+    batch: RolloutBatch
+    prompts: list[PromptItem]
+    logprobs: torch.Tensor
+    """(B, R) old policy log-probabilities, temperature-scaled."""
+    ref_logprobs: torch.Tensor
+    """(B, R) reference (SFT) log-probabilities, temperature-scaled."""
+    entropy: torch.Tensor
+    """(B, R) policy token entropies (nats)."""
+    values: torch.Tensor | None
+    """(B, R) critic values at rollout time (PPO), else None."""
+    raw_scores: torch.Tensor
+    """(B,) reward-model scores as the RM gave them."""
+    scores: torch.Tensor
+    """(B,) scores as used in the reward (see `ScoreProcessing`)."""
+    kl: torch.Tensor
+    """(B, R) per-token KL estimate used in the reward (cfg.kl_estimator)."""
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.batch.response_mask  # (B, R)
+
+
+def chunked(fn: Callable[[RolloutBatch], torch.Tensor], batch: RolloutBatch, chunk: int) -> torch.Tensor:
+    """`fn` over row chunks of `batch`, concatenated along rows."""
+    rows = torch.arange(batch.sequences.shape[0], device=batch.sequences.device)
+    return torch.cat([fn(batch.select(part)) for part in rows.split(chunk)], dim=0)
+
+
+@torch.no_grad()
+def collect_experience(
+    trainable: PolicyAndValue,
+    reference: torch.nn.Module,
+    rollout: Rollout,
+    scorer: Scorer,
+    prompts: Sequence[PromptItem],
+    *,
+    temperature: float,
+    processing: ScoreProcessing,
+    kl_estimator: str,
+    chunk: int,
+) -> Experience:
+    """Steps (2)-(5) for `prompts` (already repeated k times, samples adjacent)."""
+    # (2) generate
+    batch = rollout.generate([p.text for p in prompts])  # (B, P + R)
+    # (3) score with the reward model, through tether.hf.scored_text
+    raw = torch.as_tensor(scorer.score([p.text for p in prompts], batch.responses), dtype=torch.float32)
+    raw = raw.to(batch.sequences.device)  # (B,)
+    scores = processing.apply(raw, batch.has_eos)  # (B,)
+    # (4) log-probabilities of the policy (with entropy) and the reference; values
+    logp_ent = [
+        logprobs_and_entropy(trainable.policy, part, temperature, entropy=True)
+        for part in _parts(batch, chunk)
+    ]
+    logprobs = torch.cat([lp for lp, _ in logp_ent])  # (B, R)
+    entropy = torch.cat([ent for _, ent in logp_ent if ent is not None])  # (B, R)
+    ref_logprobs = chunked(
+        lambda b: logprobs_and_entropy(reference, b, temperature)[0], batch, chunk
+    )  # (B, R)
+    critic = trainable.critic
+    values = chunked(lambda b: response_values(critic, b), batch, chunk) if critic is not None else None
+    # (5) per-token KL against the reference
+    kl = kl_per_token(logprobs, ref_logprobs, kl_estimator)  # type: ignore[arg-type]  # (B, R)
+    return Experience(batch, list(prompts), logprobs, ref_logprobs, entropy, values, raw, scores, kl)
+
+
+def _parts(batch: RolloutBatch, chunk: int) -> list[RolloutBatch]:
+    rows = torch.arange(batch.sequences.shape[0], device=batch.sequences.device)
+    return [batch.select(part) for part in rows.split(chunk)]

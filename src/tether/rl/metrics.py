@@ -1,0 +1,75 @@
+"""Step (8): the namespaced metrics every RL step logs, which the hacking monitors read.
+
+- ``objective/kl``: sequence KL in nats (k1 summed over each response, mean over the batch) — the
+  unit of the spec's budget; ``objective/kl_k3`` the same with the low-variance k3 estimator;
+- ``objective/kl_coef`` (β this step), ``objective/rm_score`` (raw RM score, mean),
+  ``objective/score`` (as used in the reward), ``objective/rlhf_reward`` (score − β·KL);
+- ``policy/entropy`` (mean token entropy, nats), ``policy/clipfrac``, ``policy/approx_kl``;
+- ``val/explained_variance`` (PPO); ``gen/*`` text features (`tether.monitors.features`) plus
+  ``gen/tokens_mean`` and ``gen/eos_rate``; ``gold/utility`` and ``gold/<dimension>`` (sandbox).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+import torch
+
+from tether.monitors.features import step_text_metrics
+from tether.rl.experience import Experience
+from tether.rl.kl import kl_per_token, sequence_kl
+from tether.rl.masked import masked_mean
+from tether.rl.prompts import PromptItem
+
+SANDBOX_SOURCE = "sandbox"
+
+
+def rollout_metrics(exp: Experience, beta: float, *, gold: bool) -> dict[str, float]:
+    """Metrics measured on the rollouts, before the update."""
+    mask = exp.mask  # (B, R)
+    kl_k1 = sequence_kl(kl_per_token(exp.logprobs, exp.ref_logprobs, "k1"), mask)  # (B,)
+    kl_k3 = sequence_kl(kl_per_token(exp.logprobs, exp.ref_logprobs, "k3"), mask)  # (B,)
+    kl_reward = sequence_kl(exp.kl, mask)  # (B,) the estimator used in the reward
+    out = {
+        "objective/kl": kl_k1.mean().item(),
+        "objective/kl_k3": kl_k3.mean().item(),
+        "objective/kl_coef": beta,
+        "objective/rm_score": exp.raw_scores.mean().item(),
+        "objective/score": exp.scores.mean().item(),
+        "objective/rlhf_reward": (exp.scores - beta * kl_reward).mean().item(),
+        "policy/entropy": masked_mean(exp.entropy, mask).item(),
+        "gen/tokens_mean": mask.float().sum(dim=1).mean().item(),
+        "gen/eos_rate": exp.batch.has_eos.float().mean().item(),
+        **step_text_metrics(exp.batch.responses),
+    }
+    if gold:
+        out |= gold_metrics(exp.prompts, exp.batch.responses)
+    return out
+
+
+def gold_metrics(prompts: Sequence[PromptItem], responses: Sequence[str]) -> dict[str, float]:
+    """Sandbox gold: mean ``gold/utility``, ``gold/<dimension>`` and ``gold/parsed`` over the sandbox
+    prompts of the batch; {} when none is a sandbox prompt."""
+    from tether.sandbox.gold import grade
+    from tether.sandbox.world import DIMENSIONS, SandboxPrompt
+
+    graded = [
+        grade(SandboxPrompt.from_meta(dict(p.meta)), r)
+        for p, r in zip(prompts, responses, strict=True)
+        if p.source == SANDBOX_SOURCE
+    ]
+    if not graded:
+        return {}
+    out = {"gold/utility": statistics.fmean(g.utility for g in graded)}
+    out |= {f"gold/{d}": statistics.fmean(g.dimension(d) for g in graded) for d in DIMENSIONS}
+    out["gold/parsed"] = statistics.fmean(float(g.parsed) for g in graded)
+    return out
+
+
+def explained_variance_metric(
+    values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor
+) -> dict[str, float]:
+    from tether.rl.losses import explained_variance
+
+    return {"val/explained_variance": explained_variance(values, returns, mask)}

@@ -1,0 +1,171 @@
+"""The models of an RL run: the policy, its frozen SFT reference, and (PPO) the critic.
+
+- policy: `AutoModelForCausalLM` from the SFT checkpoint (or an RL checkpoint, when resuming);
+- reference: a second, frozen copy loaded from the SFT checkpoint; the KL penalty is against it;
+- critic (PPO only): `AutoModelForSequenceClassification(num_labels=1)` read at EVERY position instead
+  of the last one, so its score head gives one value per token. With ``value_init="reward_model"``
+  it starts as the reward model itself (backbone and head), the classic recipe (Ziegler et al. 2019;
+  Secrets of RLHF/PPO-max): its value at the last token is then the RM score from step 0. That needs
+  the reward model to share the policy's vocabulary, since the critic reads the policy's token ids.
+  ``value_init="policy"`` starts from the SFT backbone with a fresh head instead.
+
+Policy and critic sit in one `PolicyAndValue` module (as TRL does), so one optimizer and one
+`accelerator.prepare` cover both. Dropout is switched off everywhere: with it, the log-probabilities
+of the rollout and of the update would be read through different masks (TRL does the same).
+Weights load from safetensors only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from tether.errors import TetherInputError
+from tether.hf import load_causal_lm, quiet_transformers, require_safetensors
+from tether.rl.logprobs import entropy_from_logits, token_logprobs
+from tether.rl.rollout import RolloutBatch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+class PolicyAndValue(torch.nn.Module):
+    """The trainable pair: a causal LM and an optional per-token critic."""
+
+    def __init__(self, policy: PreTrainedModel, critic: PreTrainedModel | None) -> None:
+        super().__init__()
+        self.policy = policy
+        self.critic = critic
+
+    def forward(self, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(response logits (B, R, V) unscaled, response values (B, R) or None)."""
+        logits = response_logits(self.policy, batch)
+        values = response_values(self.critic, batch) if self.critic is not None else None
+        return logits, values
+
+
+def response_logits(model: torch.nn.Module, batch: RolloutBatch) -> torch.Tensor:
+    """Logits that produced each response token: those at columns P−1 … P+R−2. -> (B, R, V).
+
+    Explicit position ids: see `tether.rl.rollout` for why left padding needs them."""
+    out = model(
+        input_ids=batch.sequences,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+    )
+    p = batch.prompt_width
+    return out.logits[:, p - 1 : -1]  # (B, P + R, V) -> (B, R, V)
+
+
+def response_values(critic: Any, batch: RolloutBatch) -> torch.Tensor:
+    """The critic's value of the state before each response token (columns P−1 … P+R−2). -> (B, R)."""
+    backbone = critic.base_model  # the transformer under the classification head
+    hidden = backbone(
+        input_ids=batch.sequences,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+    ).last_hidden_state  # (B, P + R, H)
+    values = critic.score(hidden).squeeze(-1)  # (B, P + R)
+    p = batch.prompt_width
+    return values[:, p - 1 : -1].float()  # (B, R)
+
+
+def logprobs_and_entropy(
+    model: torch.nn.Module, batch: RolloutBatch, temperature: float, *, entropy: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Temperature-scaled per-token log-probabilities (B, R) and, if asked, entropies (B, R).
+
+    Scaled by the sampling temperature so they are the log-probabilities of the distribution the
+    tokens were actually drawn from (TRL does the same)."""
+    logits = response_logits(model, batch) / temperature  # (B, R, V)
+    logp = token_logprobs(logits, batch.response_ids)  # (B, R)
+    return logp, entropy_from_logits(logits) if entropy else None
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
+@dataclass
+class RLModels:
+    trainable: PolicyAndValue
+    reference: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+
+
+def load_policy(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A causal LM and its tokenizer; a tokenizer without a pad token pads with EOS."""
+    model, tokenizer = load_causal_lm(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    disable_dropout(model)
+    return model, tokenizer
+
+
+def load_critic(path: Path, *, fresh_head_seed: int | None = None) -> PreTrainedModel:
+    """A one-label sequence classifier used as a per-token critic. `fresh_head_seed` set: the head is new
+    (initialized under that seed), as when starting from the SFT policy."""
+    from transformers import AutoModelForSequenceClassification
+
+    require_safetensors(path)
+    quiet_transformers()
+    if fresh_head_seed is not None:
+        torch.manual_seed(fresh_head_seed)
+    critic: PreTrainedModel = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=1, use_safetensors=True
+    )
+    if not hasattr(critic, "score"):
+        raise TetherInputError(
+            f"{path}: {type(critic).__name__} has no `score` head; use --value-init policy or a decoder RM"
+        )
+    disable_dropout(critic)
+    return critic
+
+
+def check_same_vocabulary(policy_tok: PreTrainedTokenizerBase, rm_path: Path) -> None:
+    """The critic reads the policy's token ids, so a critic from the RM needs the RM's vocabulary to match."""
+    from transformers import AutoTokenizer
+
+    rm_tok = AutoTokenizer.from_pretrained(rm_path)
+    if rm_tok.get_vocab() != policy_tok.get_vocab():
+        raise TetherInputError(
+            f"{rm_path}: the reward model's vocabulary differs from the policy's, so a critic initialized "
+            "from it cannot read the policy's tokens; train the RM from the SFT or use --value-init policy"
+        )
+
+
+def build_models(
+    sft_path: Path,
+    *,
+    policy_path: Path | None,
+    critic_path: Path | None,
+    critic_from_rm: Path | None,
+    value_init: str,
+    seed: int,
+) -> RLModels:
+    """Policy (from `policy_path`, default the SFT checkpoint), reference and critic.
+
+    The critic comes from `critic_path` when resuming, else from the RM (`critic_from_rm`) or the SFT
+    policy per `value_init`; None for RLOO (both paths None and value_init ignored)."""
+    policy, tokenizer = load_policy(policy_path or sft_path)
+    reference, _ = load_policy(sft_path)
+    reference.requires_grad_(False)
+    critic = None
+    if critic_path is not None:
+        critic = load_critic(critic_path)
+    elif critic_from_rm is not None:
+        if value_init == "reward_model":
+            check_same_vocabulary(tokenizer, critic_from_rm)
+            critic = load_critic(critic_from_rm)
+        else:
+            critic = load_critic(sft_path, fresh_head_seed=seed)
+    if critic is not None and critic.config.pad_token_id is None:
+        critic.config.pad_token_id = tokenizer.pad_token_id
+    return RLModels(PolicyAndValue(policy, critic), reference, tokenizer)

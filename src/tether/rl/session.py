@@ -1,0 +1,142 @@
+"""Steps (3)-(5) of a run: build the models and the loop state (fresh or restored), run the loop, save.
+
+Separate from `tether.rl.run`, which resolves inputs and keeps the store up to date, so this module
+is only about tensors, state and files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from tether.errors import TetherInputError
+from tether.reward.scoring import load_reward_model
+from tether.rl.algorithm import StepContext, make_algorithm
+from tether.rl.checkpoint import save_checkpoint
+from tether.rl.experience import ScoreProcessing
+from tether.rl.kl_control import KLSpikeDetector
+from tether.rl.loop import LoopIO, LoopOutcome, run_loop
+from tether.rl.models import RLModels, build_models
+from tether.rl.prompts import PromptItem, PromptSampler, baseline_prompts
+from tether.rl.rollout import HFGenerateRollout
+from tether.rl.state import (
+    LoopState,
+    checkpoint_dir,
+    make_controller,
+    prepare,
+    score_processing,
+    sft_baseline,
+)
+from tether.rl.update import unwrap
+from tether.sandbox.policy import context_length, prompt_ids
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from tether.project import Project
+    from tether.rl.run import RunPlan
+
+
+def open_run_dir(project: Project, run_id: str, plan: RunPlan) -> Path:
+    """.tether/rl/<run id>/, seeded with the checkpoint's logs when resuming."""
+    from tether.rl.run import copy_resumed_logs
+
+    run_dir = project.path("rl", run_id, "metrics.jsonl").parent
+    run_dir.mkdir(parents=True, exist_ok=True)
+    copy_resumed_logs(plan, run_dir)
+    return run_dir
+
+
+def fitting_prompts(
+    prompts: list[PromptItem], tokenizer: PreTrainedTokenizerBase, limit: int
+) -> list[PromptItem]:
+    """The prompts whose formatted length leaves room for a full response in the context."""
+    lengths = [len(ids) for ids in prompt_ids(tokenizer, [p.text for p in prompts])]
+    kept = [p for p, n in zip(prompts, lengths, strict=True) if n <= limit]
+    if not kept:
+        raise TetherInputError(f"every pool prompt is longer than {limit} tokens; lower --max-new-tokens")
+    return kept
+
+
+def build_models_for(plan: RunPlan) -> RLModels:
+    cfg, resume = plan.cfg, plan.resume
+    return build_models(
+        plan.sft.path,
+        policy_path=resume.path if resume else None,
+        critic_path=resume.critic_path if resume and cfg.algo == "ppo" else None,
+        critic_from_rm=plan.reward_model.path if cfg.algo == "ppo" and not resume else None,
+        value_init=cfg.value_init,
+        seed=cfg.seed,
+    )
+
+
+def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[LoopOutcome, Path]:
+    """Steps (3)-(5) and the final checkpoint; returns the loop's outcome and the checkpoint's path."""
+    from tether.rl.run import build_suite, kl_budget, run_meta
+
+    cfg = plan.cfg
+    # (3) models, optimizer, reward model, rollout engine
+    accelerator = Accelerator()
+    if cfg.batch_size % accelerator.num_processes:
+        raise TetherInputError(
+            f"batch_size {cfg.batch_size} does not split over {accelerator.num_processes} processes; "
+            "every process must take the same number of prompts"
+        )
+    set_seed(cfg.seed)
+    models = build_models_for(plan)
+    model, optimizer, scheduler = prepare(models, cfg, accelerator)
+    scorer = load_reward_model(plan.reward_model.path, device=str(accelerator.device))
+    policy = unwrap(model, accelerator).policy
+    rollout = HFGenerateRollout(policy, models.tokenizer, cfg.max_new_tokens, cfg.temperature)
+    prompts = fitting_prompts(plan.prompts, models.tokenizer, context_length(policy) - cfg.max_new_tokens)
+    suite = build_suite(project, io.alert_sinks)
+    state = LoopState(
+        0,
+        make_controller(cfg, project.spec.rl),
+        KLSpikeDetector(),
+        suite,
+        PromptSampler(prompts, cfg.seed),
+        scheduler,
+        ScoreProcessing(),
+    )
+    # (4) the SFT baseline, or everything restored from the checkpoint
+    if plan.resume is not None:
+        state.restore(plan.resume.trainer, optimizer)
+    else:
+        baseline, raw = sft_baseline(
+            policy,
+            rollout,
+            scorer,
+            baseline_prompts(prompts, cfg.baseline_prompts, cfg.seed),
+            temperature=cfg.temperature,
+            gold=plan.sandbox,
+        )
+        suite.baseline = baseline
+        state.processing = score_processing(cfg, raw)
+    ctx = StepContext(
+        cfg, model, optimizer, accelerator, models.reference, rollout, scorer, state.processing, plan.sandbox
+    )
+
+    def save(current: LoopState, outcome: LoopOutcome | None = None) -> Path:
+        accelerator.wait_for_everyone()
+        out = checkpoint_dir(io.run_dir or Path("."), current.step)
+        if accelerator.is_main_process and io.run_dir is not None:
+            inner = unwrap(model, accelerator)
+            save_checkpoint(
+                out,
+                policy=inner.policy,
+                tokenizer=models.tokenizer,
+                critic=inner.critic,
+                trainer=current.snapshot(optimizer),
+                meta=run_meta(plan, run_id, current.step, outcome, suite),
+                run_dir=io.run_dir,
+            )
+        return out
+
+    # (5) the loop, then the final checkpoint
+    outcome = run_loop(ctx, make_algorithm(cfg.algo), state, kl_budget(project), replace(io, save=save))
+    return outcome, save(state, outcome)
