@@ -33,6 +33,7 @@ LENIENT = {
     "gate: {min_accuracy: 0.65}": "gate: {min_accuracy: 0.0}",
     "gate: {min_accuracy: 0.75}": "gate: {min_accuracy: 0.0}",
     "gate: {min_accuracy: 0.70}": "gate: {min_accuracy: 0.0}",
+    "gate: {min_accuracy: 0.60}": "gate: {min_accuracy: 0.0}",
     "  min_accuracy: 0.70\n  max_ece: 0.10": "  min_accuracy: 0.0\n  min_critical_pairs: 0\n  max_ece: 1.0",
     ": 0.5\n": ": 100.0\n",
 }

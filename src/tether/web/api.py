@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Response
 from fastapi.responses import JSONResponse
@@ -29,6 +30,7 @@ from tether.web.deps import (
 from tether.web.views import item_payload, result_payload
 
 router = APIRouter(prefix="/api/v1", tags=["labeling"])
+T = TypeVar("T")
 
 
 class JudgmentIn(BaseModel):
@@ -79,10 +81,22 @@ def _submit(state: WebState, token: str, body: JudgmentIn, idempotency_key: str)
         )
 
 
+async def _run(state: WebState, fn: Callable[..., T], *args: Any) -> T:
+    """Run a hot route's transaction: on SQLite in the event loop itself, elsewhere in a thread.
+
+    SQLite transactions take turns on one lock whatever thread runs them, so a threadpool adds
+    only the cost of two thread switches per request, which measured about a fifth of the
+    server's CPU per judgment under load. On PostgreSQL transactions do run side by side, and
+    the threadpool lets them."""
+    if state.sqlite_turns is not None:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
+
+
 @router.get("/assignments/next", responses={204: {"description": "nothing to do"}})
 async def next_assignment(token: BearerToken, state: State) -> Any:
     """The caller's next item (calibration anchors first); 204 when the queue is empty."""
-    payload = await run_in_threadpool(_next_payload, state, token)
+    payload = await _run(state, _next_payload, state, token)
     # A JSONResponse directly: the payload is plain JSON already, and FastAPI's generic encoder
     # would walk it again on every fetch.
     return Response(status_code=204) if payload is None else JSONResponse(payload)
@@ -98,7 +112,7 @@ async def submit(
     """Submit a judgment. A retry with the same Idempotency-Key returns the original (200)."""
     try:
         refuse_nul(rationale=body.rationale, idempotency_key=idempotency_key)
-        result = await run_in_threadpool(_submit, state, token, body, idempotency_key)
+        result = await _run(state, _submit, state, token, body, idempotency_key)
     except TetherInputError as exc:
         status = 409 if "already" in str(exc) else 422
         raise HTTPException(status_code=status, detail=str(exc)) from None
