@@ -107,6 +107,30 @@ def check(
     _print_health(pol, raters)
 
 
+@app.command("gold-pairs")
+def gold_pairs(
+    out: Annotated[Path, typer.Option("--out", help="Export directory to write (must be new or empty).")],
+    project: ProjectOption = None,
+    policy: Annotated[str | None, typer.Option(help="Policy artifact id or path (default: latest).")] = None,
+    samples: Annotated[int, typer.Option(help="Responses sampled per eval prompt (even).")] = 8,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+) -> None:
+    """Write gold-labeled pairs from eval-split prompts, for `tether rm eval --data`."""
+    from tether.sandbox.build import POLICY_KIND, check_sandbox_project
+    from tether.sandbox.gold_export import write_gold_pairs
+
+    proj = open_project(project)
+    check_sandbox_project(proj)
+    resolved = resolve_artifact(proj, kind=POLICY_KIND, explicit=policy)
+    with console.status("sampling the SFT policy on eval prompts"):
+        result = write_gold_pairs(proj, policy_dir=resolved.path, out=out, samples=samples, seed=seed)
+    dims = ", ".join(f"{d} {n}" for d, n in sorted(result.by_dimension.items()))
+    console.print(
+        f"{result.pairs} gold-labeled pairs from {result.prompts} eval prompts in {escape(str(out))} "
+        f"({dims}; {result.dropped_equal} pairs gold called equal were dropped)"
+    )
+
+
 def _print_health(pol: PolicyFigures, raters: RaterFigures) -> None:
     console.print(
         f"SFT policy on {pol.samples} samples: parse rate {pol.parse_rate:.3f}, "
