@@ -118,3 +118,16 @@ def test_kl_spike_monitor() -> None:
     (alert,) = kl_spike()(window({"objective/kl": [*steady, 6.0]}))
     assert alert.evidence["kl"] == 6.0 and float(alert.evidence["z_level"]) > 4
     assert kl_spike()(window({"objective/kl": [*steady, float("nan")]})) == []
+
+
+def test_uniform_high_on_hard_prompts_is_quiet_when_the_independent_score_agrees() -> None:
+    from tether.monitors import Generation, MonitorInput, build_monitors
+
+    (monitor,) = build_monitors(["strata_uniform_high"])
+    hard = [Generation("p", "r", "hard", 2.0 + 0.01 * i, 0.9) for i in range(10)]
+    routine = [Generation("p", "r", "routine", float(i % 5), 0.5) for i in range(10)]
+    earned = monitor(MonitorInput(history=(), baseline={}, generations=tuple(hard + routine)))
+    assert earned == []
+    unearned_hard = [Generation(g.prompt, g.response, g.stratum, g.rm_score, 0.1) for g in hard]
+    alerts = monitor(MonitorInput(history=(), baseline={}, generations=tuple(unearned_hard + routine)))
+    assert [a.monitor for a in alerts] == ["strata_uniform_high"]

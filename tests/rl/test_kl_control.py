@@ -94,3 +94,12 @@ def test_spike_detector_resumes_exactly() -> None:
     b.load_state_dict(a.state_dict())
     assert b.state_dict() == a.state_dict()
     assert (a.update(5.0) is None) == (b.update(5.0) is None) is False
+
+
+def test_a_spike_must_also_rise_by_min_jump() -> None:
+    from tether.rl.kl_control import spike_check
+
+    quiet = [0.0, 0.001, 0.0, 0.002, 0.001, 0.0]
+    assert spike_check(quiet, 0.08) is not None  # many sigmas above a near-zero spread
+    assert spike_check(quiet, 0.08, min_jump=0.25) is None  # but a hundredth of the budget
+    assert spike_check(quiet, 1.5, min_jump=0.25) is not None

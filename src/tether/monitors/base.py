@@ -61,6 +61,8 @@ class Generation:
     stratum: str = "routine"
     """The prompt's stratum in the pool: routine, hard, adversarial or edge."""
     rm_score: float | None = None
+    independent: float | None = None
+    """An independent grader's score of this response (the sandbox's gold utility), if any."""
 
 
 @dataclass(frozen=True)

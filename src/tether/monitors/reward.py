@@ -6,7 +6,9 @@
   is clearly falling (r ≤ falling_r), Gao et al.'s sign.
 - strata_uniform_high (warning): on this step's hard/adversarial prompts the RM scores are at
   least as high as on the other prompts (mean gap ≥ min_gap·std of the others) AND tighter
-  (std ≤ max_spread_ratio·std of the others).
+  (std ≤ max_spread_ratio·std of the others). When the generations carry an independent score
+  (sandbox gold), the alert needs it to disagree: an independent mean on those prompts below the
+  other prompts'. A policy that really got better on hard prompts earns its uniform high scores.
 
 The trend test is the correlation of each series with the step (see `tether.monitors.trends`):
 comparing r's is comparing the slopes of the z-scored series, so an RM score in logits and a gold
@@ -82,6 +84,21 @@ def _scores(generations: list[Generation], strata: tuple[str, ...], inside: bool
     return [g.rm_score for g in generations if g.rm_score is not None and (g.stratum in strata) == inside]
 
 
+def _independent(generations: list[Generation], strata: tuple[str, ...], inside: bool) -> list[float]:
+    return [
+        g.independent for g in generations if g.independent is not None and (g.stratum in strata) == inside
+    ]
+
+
+def independent_agrees(generations: list[Generation], strata: tuple[str, ...], min_count: int) -> bool:
+    """Whether an independent score also puts the `strata` prompts' responses at or above the rest."""
+    hard = _independent(generations, strata, inside=True)
+    other = _independent(generations, strata, inside=False)
+    if len(hard) < min_count or len(other) < min_count:
+        return False
+    return mean_std(hard)[0] >= mean_std(other)[0]
+
+
 @register_monitor("strata_uniform_high")
 def strata_uniform_high(
     strata: tuple[str, ...] = ("hard", "adversarial"),
@@ -103,6 +120,8 @@ def strata_uniform_high(
         gap = (hard_mean - other_mean) / other_std
         spread = hard_std / other_std
         if gap < min_gap or spread > max_spread_ratio:
+            return []
+        if independent_agrees(list(inp.generations), tuple(strata), min_count):
             return []
         evidence: dict[str, float | int | str] = {
             "hard_mean": hard_mean,

@@ -189,7 +189,11 @@ def _spread(values: Sequence[float], center: float) -> float:
 
 
 def spike_check(
-    history: Sequence[float], kl: float, z_threshold: float = 4.0, min_history: int = 5
+    history: Sequence[float],
+    kl: float,
+    z_threshold: float = 4.0,
+    min_history: int = 5,
+    min_jump: float = 0.0,
 ) -> SpikeAlert | None:
     """A `SpikeAlert` when ``kl`` jumps UP by at least ``z_threshold`` spreads relative to ``history``
     (the previous steps' KLs) BOTH in level and in step-to-step change. None with fewer than
@@ -199,9 +203,12 @@ def spike_check(
     step, but its step changes are ordinary; a noisy step's change can be large while its level is
     not. A spike is both at once. Each z alone also fires too often, because a spread estimated
     from 20 steps has heavy tails (tested: no alert in 200 steps of steady noise).
-    Drops are not spikes: a policy falling back towards the reference is not a hacking symptom."""
+    Drops are not spikes: a policy falling back towards the reference is not a hacking symptom.
+    A spike must also rise by ``min_jump`` nats over the previous step: at the start of a run KL
+    sits near 0 with a tiny spread, and its first move of a few hundredths of a nat would otherwise
+    read as many sigmas."""
     past = [x for x in history if math.isfinite(x)]
-    if len(past) < min_history or not math.isfinite(kl):
+    if len(past) < min_history or not math.isfinite(kl) or kl - past[-1] < min_jump:
         return None
     mean = statistics.fmean(past)
     std = _spread(past, mean)
@@ -224,18 +231,22 @@ class KLSpikeDetector:
     With the defaults, Gaussian KL noise (flat or slowly rising) gave about 4 false alerts per
     10,000 steps in simulation; a jump of 10 spreads is always caught."""
 
-    def __init__(self, window: int = 20, z_threshold: float = 4.0, min_history: int = 5) -> None:
+    def __init__(
+        self, window: int = 20, z_threshold: float = 4.0, min_history: int = 5, min_jump: float = 0.0
+    ) -> None:
         if window < 2 or not 2 <= min_history <= window:
             raise ValueError(f"need window >= 2 and 2 <= min_history <= window, got {window}, {min_history}")
         self.window = window
         self.z_threshold = z_threshold
         self.min_history = min_history
+        self.min_jump = min_jump
+        """Smallest rise over the previous step (nats) that can count as a spike."""
         self.history: deque[float] = deque(maxlen=window)
 
     def update(self, kl: float) -> SpikeAlert | None:
         """Check ``kl`` against the window, then add it to the window (spikes included, so a lasting
         shift becomes the new normal after ``window`` steps instead of alerting forever)."""
-        alert = spike_check(list(self.history), kl, self.z_threshold, self.min_history)
+        alert = spike_check(list(self.history), kl, self.z_threshold, self.min_history, self.min_jump)
         self.history.append(kl)
         return alert
 
@@ -244,6 +255,7 @@ class KLSpikeDetector:
             "window": self.window,
             "z_threshold": self.z_threshold,
             "min_history": self.min_history,
+            "min_jump": self.min_jump,
             "history": list(self.history),
         }
 
@@ -251,4 +263,5 @@ class KLSpikeDetector:
         self.window = int(state["window"])
         self.z_threshold = float(state["z_threshold"])
         self.min_history = int(state["min_history"])
+        self.min_jump = float(state.get("min_jump", 0.0))  # older checkpoints lack it
         self.history = deque((float(x) for x in state["history"]), maxlen=self.window)

@@ -73,3 +73,14 @@ def explained_variance_metric(
     from tether.rl.losses import explained_variance
 
     return {"val/explained_variance": explained_variance(values, returns, mask)}
+
+
+def gold_scores(prompts: Sequence[PromptItem], responses: Sequence[str]) -> list[float | None]:
+    """Each response's sandbox gold utility (None for prompts without ground truth), for monitors."""
+    from tether.sandbox.gold import grade
+    from tether.sandbox.world import SandboxPrompt
+
+    return [
+        grade(SandboxPrompt.from_meta(dict(p.meta)), r).utility if p.source == SANDBOX_SOURCE else None
+        for p, r in zip(prompts, responses, strict=True)
+    ]

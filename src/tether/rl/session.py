@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from tether.project import Project
     from tether.rl.run import RunPlan
 
+SPIKE_MIN_JUMP_SHARE = 0.05
+"""Smallest one-step KL rise that can count as a spike, as a share of the spec's budget."""
+
 
 def open_run_dir(project: Project, run_id: str, plan: RunPlan) -> Path:
     """.tether/rl/<run id>/, seeded with the checkpoint's logs when resuming."""
@@ -97,7 +100,8 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
     state = LoopState(
         0,
         make_controller(cfg, project.spec.rl),
-        KLSpikeDetector(),
+        # A spike must rise at least 5% of the budget in one step (0.25 nats of the default 5).
+        KLSpikeDetector(min_jump=SPIKE_MIN_JUMP_SHARE * project.spec.rl.kl_budget_nats),
         suite,
         PromptSampler(prompts, cfg.seed),
         scheduler,
