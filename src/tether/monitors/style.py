@@ -36,9 +36,13 @@ def independent_trend(
 
 
 def _smoothed(window: MonitorInput, key: str, smooth: int) -> tuple[float, float] | None:
-    """(baseline, smoothed current) of ``key``, or None when either is unknown."""
+    """(baseline, smoothed current) of ``key``, or None when either is unknown.
+
+    None also until ``smooth`` steps exist: one step's 32 samples put a rate like the list rate
+    anywhere between 5% and 20% by chance, so a single step never raises a style alert."""
     base = window.baseline_value(key)
-    current = recent_mean(window.series(key)[1], smooth)
+    values = window.series(key)[1]
+    current = recent_mean(values, smooth) if len(values) >= smooth else None
     return None if base is None or current is None else (base, current)
 
 
