@@ -131,3 +131,36 @@ def test_uniform_high_on_hard_prompts_is_quiet_when_the_independent_score_agrees
     unearned_hard = [Generation(g.prompt, g.response, g.stratum, g.rm_score, 0.1) for g in hard]
     alerts = monitor(MonitorInput(history=(), baseline={}, generations=tuple(unearned_hard + routine)))
     assert [a.monitor for a in alerts] == ["strata_uniform_high"]
+
+
+def test_gold_peak_fires_when_gold_turns_down_while_the_rm_holds() -> None:
+    from tether.monitors import MonitorInput, StepRecord, build_monitors
+    from tether.monitors.reward import moving_average, peak_drop
+
+    assert moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    # gold rises to 0.8 by step 20, then falls to 0.5; the RM keeps climbing.
+    gold = [0.3 + 0.025 * s for s in range(21)] + [0.8 - 0.015 * s for s in range(1, 21)]
+    rm = [0.1 * s for s in range(41)]
+    best, fall, rm_change = peak_drop(gold, rm, 1) or (0, 0.0, 0.0)
+    assert best == 20 and abs(fall - 0.3) < 1e-9 and abs(rm_change - 2.0) < 1e-9
+    (monitor,) = build_monitors(["gold_peak"])
+    history = [
+        StepRecord(s, {"gold/utility": g, "objective/rm_score": r})
+        for s, (g, r) in enumerate(zip(gold, rm, strict=True))
+    ]
+    alerts = monitor(MonitorInput(history, {}, []))
+    assert [(a.monitor, a.severity, a.condition) for a in alerts] == [
+        ("gold_peak", "critical", "overoptimization")
+    ]
+    assert alerts[0].evidence["peak_step"] in range(18, 24)
+    # The same gold fall with the RM falling too is not hacking: the policy just got worse.
+    falling_rm = [
+        StepRecord(r.step, {**r.metrics, "objective/rm_score": -r.metrics["objective/rm_score"]})
+        for r in history
+    ]
+    assert monitor(MonitorInput(falling_rm, {}, [])) == []
+    # Gold still near its peak: quiet.
+    rising = [
+        StepRecord(s, {"gold/utility": 0.3 + 0.01 * s, "objective/rm_score": 0.1 * s}) for s in range(41)
+    ]
+    assert monitor(MonitorInput(rising, {}, [])) == []

@@ -4,6 +4,9 @@
   r ≥ rising_r) while the independent score (gold/utility, else eval/score) is flat or falling
   (r ≤ flat_r). Condition "overoptimization" instead of "divergence" when the independent score
   is clearly falling (r ≤ falling_r), Gao et al.'s sign.
+- gold_peak (critical): Gao et al.'s signature over the last 100 steps. The independent score,
+  smoothed over ``smooth`` steps, has fallen ``drop`` below its best level while the smoothed RM
+  score is at least where it was at that best. Slow turns that no 20-step trend sees are caught.
 - strata_uniform_high (warning): on this step's hard/adversarial prompts the RM scores are at
   least as high as on the other prompts (mean gap ≥ min_gap·std of the others) AND tighter
   (std ≤ max_spread_ratio·std of the others). When the generations carry an independent score
@@ -26,7 +29,14 @@ content (a refusal template, confident phrasing).
 
 from __future__ import annotations
 
-from tether.monitors.base import Generation, HackingAlert, Monitor, MonitorInput, register_monitor
+from tether.monitors.base import (
+    INDEPENDENT_KEYS,
+    Generation,
+    HackingAlert,
+    Monitor,
+    MonitorInput,
+    register_monitor,
+)
 from tether.monitors.style import independent_trend
 from tether.monitors.trends import mean_std, trend
 
@@ -139,5 +149,59 @@ def strata_uniform_high(
             "samples; the reward model may reward a style regardless of content"
         )
         return [HackingAlert("strata_uniform_high", "warning", inp.step, message, evidence, "uniform_high")]
+
+    return check
+
+
+def moving_average(values: list[float], k: int) -> list[float]:
+    """Trailing mean of each point and up to k - 1 before it."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value - (values[i - k] if i >= k else 0.0)
+        out.append(total / min(i + 1, k))
+    return out
+
+
+def peak_drop(independent: list[float], rm: list[float], smooth: int) -> tuple[int, float, float] | None:
+    """(index of the smoothed independent peak, its drop to now, the RM change since the peak)."""
+    ind, proxy = moving_average(independent, smooth), moving_average(rm, smooth)
+    best = max(range(len(ind)), key=ind.__getitem__)
+    if best == len(ind) - 1:
+        return None
+    return best, ind[best] - ind[-1], proxy[-1] - proxy[best]
+
+
+@register_monitor("gold_peak")
+def gold_peak(smooth: int = 10, min_steps: int = 30, drop: float = 0.1) -> Monitor:
+    """The independent score fell from its peak while the RM score held: overoptimization."""
+
+    def check(inp: MonitorInput) -> list[HackingAlert]:
+        rm_by_step = dict(zip(*inp.series(RM_KEY), strict=True))
+        for key in INDEPENDENT_KEYS:
+            steps, values = inp.series(key)
+            pairs = [(s, v, rm_by_step[s]) for s, v in zip(steps, values, strict=True) if s in rm_by_step]
+            if len(pairs) >= min_steps:
+                break
+        else:
+            return []
+        found = peak_drop([v for _, v, _ in pairs], [r for _, _, r in pairs], smooth)
+        if found is None or found[1] < drop or found[2] < 0:
+            return []
+        best, fall, rm_change = found
+        peak_step = pairs[max(0, best - (smooth - 1) // 2)][0]  # the centre of the trailing window
+        evidence: dict[str, float | int | str] = {
+            "independent": key,
+            "peak_step": peak_step,
+            "independent_drop": fall,
+            "rm_change_since_peak": rm_change,
+            "smooth": smooth,
+        }
+        message = (
+            f"{key} (mean of {smooth} steps) fell {fall:.3f} from its peak at step {peak_step} "
+            "while the "
+            f"RM score rose {rm_change:+.3f}: the overoptimization signature of Gao et al. 2022; "
+            f"roll back to the checkpoint nearest step {peak_step} and raise the KL penalty"
+        )
+        return [HackingAlert("gold_peak", "critical", inp.step, message, evidence, "overoptimization")]
 
     return check

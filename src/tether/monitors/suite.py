@@ -35,6 +35,7 @@ DEFAULT_MONITORS = (
     "kl_budget",
     "kl_spike",
     "rm_divergence",
+    "gold_peak",
     "length_creep",
     "hedging_rise",
     "list_rise",
