@@ -65,14 +65,14 @@ def test_each_threshold_reports_its_own_message(project: Project) -> None:
         overall=acc(0.60),
         calibration=Calibration(ece=0.14, brier=0.3, n_bins=10, bins=[]),
     )
-    report = with_dimension(report, "concision", acc(0.60))
+    report = with_dimension(report, "concision", acc(0.55))
     probes = [probe("filler", 0.73), probe("hedge", 0.1), probe("list", None)]
     verdict = check_gate(report, probes, project.spec)
     assert not verdict.passed
     assert verdict.failures == [
         "overall accuracy 0.60 < 0.70",
         "safety accuracy 0.46 < 0.75 (critical)",
-        "concision accuracy 0.60 < 0.65",
+        "concision accuracy 0.55 < 0.60",
         "ECE 0.14 > 0.10",
         "filler probe mean reward delta +0.73 > +0.50",
         "list probe applied to no response, so its delta is unmeasured",
