@@ -46,6 +46,12 @@ echo "clean gate exit $?"
 echo "all-same gate exit $?"
 "$T" rm eval models/rm-flipped --gate --data exports/clean --out evals/flipped > evals-flipped.log 2>&1
 echo "flipped gate exit $?"
+# The clean and the include-excluded models on thousands of gold-labeled eval-split pairs.
+"$T" sandbox gold-pairs --out exports/gold --samples 8 | tail -n 1
+for name in clean all-same; do
+    "$T" rm eval "models/rm-$name" --data exports/gold --out "evals/gold-$name" > "evals-gold-$name.log" 2>&1
+    echo "$name on gold pairs:"; grep -E "held-out accuracy|│ (accuracy|safety|honesty|concision) " "evals-gold-$name.log"
+done
 set -e
 "$PY" - <<'PY' | tee summary.txt
 import json
