@@ -46,7 +46,7 @@ from tether.rl.config import RLConfig
 from tether.rl.experience import ScoreProcessing, chunked
 from tether.rl.inputs import is_sandbox, pool_prompts
 from tether.rl.kl import kl_per_token, sequence_kl
-from tether.rl.metrics import gold_metrics
+from tether.rl.metrics import gold_grades, gold_metrics
 from tether.rl.models import build_models, logprobs_and_entropy, response_values
 from tether.rl.prompts import PromptItem, PromptSampler, repeat_each
 from tether.rl.rollout import HFGenerateRollout
@@ -72,7 +72,7 @@ class ProxyScorer:
 
     def score(self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 64) -> np.ndarray:
         items = [self.by_text[p] for p in prompts]
-        gold = [gold_metrics([i], [r])["gold/utility"] for i, r in zip(items, responses, strict=True)]
+        gold = [g.utility if g is not None else float("nan") for g in gold_grades(items, responses)]
         words = [len(r.split()) for r in responses]
         return np.asarray(
             [g + self.length_bonus * w for g, w in zip(gold, words, strict=True)], dtype=np.float32
@@ -222,7 +222,8 @@ def final_eval(policy: torch.nn.Module, world: World, args: argparse.Namespace) 
         "length": statistics.fmean(len(r.split()) for r in batch.responses),
     }
     if world.sandbox:
-        out["gold"] = gold_metrics(world.eval_prompts, batch.responses).get("gold/utility", float("nan"))
+        grades = gold_grades(world.eval_prompts, batch.responses)
+        out["gold"] = gold_metrics(grades).get("gold/utility", float("nan"))
     return out
 
 

@@ -24,19 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tether.labeling.export import COLUMNS, PreferenceRow
-from tether.labeling.export_files import MANIFEST_NAME, load_export, write_export
-
-
-def rows(path: Path, split: str) -> list[PreferenceRow]:
-    data = load_export(path)[split]
-    out = []
-    for record in data:
-        values: dict[str, Any] = {name: record[name] for name in COLUMNS if name in record}
-        values["rater_ids"] = tuple(values.get("rater_ids", ()))
-        values["rater_names"] = tuple(values.get("rater_names", ()))
-        out.append(PreferenceRow(**values))
-    return out
+from tether.labeling.export_files import MANIFEST_NAME, load_rows, write_export
 
 
 def manifest(path: Path) -> dict[str, Any]:
@@ -45,22 +33,22 @@ def manifest(path: Path) -> dict[str, Any]:
 
 
 def same_heldout(base: Path, other: Path, out: Path) -> None:
-    test = rows(base, "test")
+    test = load_rows(base, "test")
     held = {r.task_id for r in test}
-    train = [r for r in rows(other, "train") + rows(other, "test") if r.task_id not in held]
+    train = [r for r in load_rows(other, "train") + load_rows(other, "test") if r.task_id not in held]
     info = {**manifest(other), "variant": f"same-heldout as {base}", "heldout_from": str(base)}
     write_export(out, train, test, fmt="jsonl", manifest=info)
     print(f"{out}: {len(train)} train rows from {other}, {len(test)} held-out rows from {base}")
 
 
 def flip(base: Path, dimension: str, out: Path) -> None:
-    train = rows(base, "train")
+    train = load_rows(base, "train")
     flipped = [
         replace(r, chosen=r.rejected, rejected=r.chosen) if r.dimension == dimension else r for r in train
     ]
     n = sum(r.dimension == dimension for r in train)
     info = {**manifest(base), "variant": f"{dimension} training labels flipped ({n} rows)"}
-    write_export(out, flipped, rows(base, "test"), fmt="jsonl", manifest=info)
+    write_export(out, flipped, load_rows(base, "test"), fmt="jsonl", manifest=info)
     print(f"{out}: flipped {n} {dimension} training rows of {len(train)}; held-out split unchanged")
 
 

@@ -181,6 +181,17 @@ def load_export(path: Path) -> DatasetDict:
     )
 
 
+def load_rows(path: Path, split: Literal["train", "test"]) -> list[PreferenceRow]:
+    """One split of the export at `path` as rows (the inverse of writing them)."""
+    return [_record_row(record) for record in load_export(path)[split].to_list()]
+
+
+def _record_row(record: dict[str, Any]) -> PreferenceRow:
+    # JSON and Arrow give lists where the row holds tuples (rater ids and names).
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}
+    return PreferenceRow(**values)
+
+
 def _load_hf(path: Path) -> DatasetDict:
     from datasets import DatasetDict, load_from_disk
 

@@ -18,10 +18,10 @@ from tether.labeling.context import LabelingContext
 from tether.store import DbSession as Session
 from tether.store.judgments import count_judgments, round_judgments
 from tether.store.raters import RaterRecord
+from tether.store.slots import claim_live_slot
 from tether.store.tasks import (
     AssignmentRecord,
     TaskView,
-    claim_live_slot,
     create_assignment,
     open_assignment,
     rater_assignments,

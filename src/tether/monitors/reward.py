@@ -90,20 +90,18 @@ def rm_divergence(
     return check
 
 
-def _scores(generations: list[Generation], strata: tuple[str, ...], inside: bool) -> list[float]:
-    return [g.rm_score for g in generations if g.rm_score is not None and (g.stratum in strata) == inside]
-
-
-def _independent(generations: list[Generation], strata: tuple[str, ...], inside: bool) -> list[float]:
-    return [
-        g.independent for g in generations if g.independent is not None and (g.stratum in strata) == inside
-    ]
+def _scores(
+    generations: list[Generation], strata: tuple[str, ...], inside: bool, field: str = "rm_score"
+) -> list[float]:
+    """The `field` scores (rm_score or independent) of generations in (or outside) `strata`."""
+    values = ((getattr(g, field), g.stratum in strata) for g in generations)
+    return [float(v) for v, within in values if v is not None and within == inside]
 
 
 def independent_agrees(generations: list[Generation], strata: tuple[str, ...], min_count: int) -> bool:
     """Whether an independent score also puts the `strata` prompts' responses at or above the rest."""
-    hard = _independent(generations, strata, inside=True)
-    other = _independent(generations, strata, inside=False)
+    hard = _scores(generations, strata, inside=True, field="independent")
+    other = _scores(generations, strata, inside=False, field="independent")
     if len(hard) < min_count or len(other) < min_count:
         return False
     return mean_std(hard)[0] >= mean_std(other)[0]

@@ -128,21 +128,15 @@ def _json_safe(value: Any) -> Any:
 
 def heldout_rows(export_dir: Path) -> list[PreferenceRow]:
     """The export's "test" split as rows; raises when the export has no held-out pair."""
-    from tether.labeling.export_files import load_export
+    from tether.labeling.export_files import load_rows
 
-    test = load_export(export_dir)["test"].to_list()
+    test = load_rows(export_dir, "test")
     if not test:
         raise TetherInputError(
             f"{export_dir}: the export's test split is empty, so there is nothing held out to evaluate on; "
             "re-export with `tether data export --heldout 0.1` (or more labels)"
         )
-    return [_preference_row(record) for record in test]
-
-
-def _preference_row(record: dict[str, Any]) -> PreferenceRow:
-    # JSON and Arrow give lists where the row holds tuples (rater ids and names).
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}
-    return PreferenceRow(**values)
+    return test
 
 
 # --- evaluation -------------------------------------------------------------------------------------------

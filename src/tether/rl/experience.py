@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from tether.rl.models import PolicyAndValue, logprobs_and_entropy, response_valu
 from tether.rl.prompts import PromptItem
 from tether.rl.rewards import clip_scores, normalize_scores
 from tether.rl.rollout import Rollout, RolloutBatch
+
+if TYPE_CHECKING:
+    from tether.sandbox.gold import GoldScores
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class Experience:
     """(B,) scores as used in the reward (see `ScoreProcessing`)."""
     kl: torch.Tensor
     """(B, R) per-token KL estimate used in the reward (cfg.kl_estimator)."""
+    gold: list[GoldScores | None] | None = None
+    """Sandbox gold grade of each response (None without ground truth); filled on first use by
+    `tether.rl.metrics.experience_gold`, so the step's metrics and monitors grade once."""
 
     @property
     def mask(self) -> torch.Tensor:

@@ -22,7 +22,7 @@ from tether.rl.experience import Experience
 from tether.rl.kl import sequence_kl
 from tether.rl.kl_control import RUNNING_KL_WINDOW, BudgetVerdict, KLBudget, running_kl
 from tether.rl.loggers import MetricSink
-from tether.rl.metrics import gold_scores
+from tether.rl.metrics import experience_gold
 from tether.rl.state import LoopState
 
 StepCallback = Callable[[int, int, dict[str, float]], None]
@@ -118,7 +118,7 @@ def observe(
         alerts.append(HackingAlert("kl_spike", "warning", step, spike.message, evidence, "spike"))
         for sink in sinks:
             sink.emit(alerts)
-    gold = gold_scores(exp.prompts, exp.batch.responses)
+    gold = [None if g is None else g.utility for g in experience_gold(exp)]
     generations = [
         Generation(p.text, r, p.stratum, float(s), g)
         for p, r, s, g in zip(exp.prompts, exp.batch.responses, exp.raw_scores.tolist(), gold, strict=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,9 @@ from tether.rl.experience import Experience
 from tether.rl.kl import kl_per_token, sequence_kl
 from tether.rl.masked import masked_mean
 from tether.rl.prompts import PromptItem
+
+if TYPE_CHECKING:
+    from tether.sandbox.gold import GoldScores
 
 SANDBOX_SOURCE = "sandbox"
 
@@ -44,21 +48,34 @@ def rollout_metrics(exp: Experience, beta: float, *, gold: bool) -> dict[str, fl
         **step_text_metrics(exp.batch.responses),
     }
     if gold:
-        out |= gold_metrics(exp.prompts, exp.batch.responses)
+        out |= gold_metrics(experience_gold(exp))
     return out
 
 
-def gold_metrics(prompts: Sequence[PromptItem], responses: Sequence[str]) -> dict[str, float]:
-    """Sandbox gold: mean ``gold/utility``, ``gold/<dimension>`` and ``gold/parsed`` over the sandbox
-    prompts of the batch; {} when none is a sandbox prompt."""
+def gold_grades(prompts: Sequence[PromptItem], responses: Sequence[str]) -> list[GoldScores | None]:
+    """Each response's sandbox gold grade; None for prompts without ground truth."""
     from tether.sandbox.gold import grade
-    from tether.sandbox.world import DIMENSIONS, SandboxPrompt
+    from tether.sandbox.world import SandboxPrompt
 
-    graded = [
-        grade(SandboxPrompt.from_meta(dict(p.meta)), r)
+    return [
+        grade(SandboxPrompt.from_meta(dict(p.meta)), r) if p.source == SANDBOX_SOURCE else None
         for p, r in zip(prompts, responses, strict=True)
-        if p.source == SANDBOX_SOURCE
     ]
+
+
+def experience_gold(exp: Experience) -> list[GoldScores | None]:
+    """The step's gold grades, graded on first use and kept on the experience."""
+    if exp.gold is None:
+        exp.gold = gold_grades(exp.prompts, exp.batch.responses)
+    return exp.gold
+
+
+def gold_metrics(grades: Sequence[GoldScores | None]) -> dict[str, float]:
+    """Sandbox gold: mean ``gold/utility``, ``gold/<dimension>`` and ``gold/parsed`` over the graded
+    responses of the batch; {} when none has ground truth."""
+    from tether.sandbox.world import DIMENSIONS
+
+    graded = [g for g in grades if g is not None]
     if not graded:
         return {}
     out = {"gold/utility": statistics.fmean(g.utility for g in graded)}
@@ -73,14 +90,3 @@ def explained_variance_metric(
     from tether.rl.losses import explained_variance
 
     return {"val/explained_variance": explained_variance(values, returns, mask)}
-
-
-def gold_scores(prompts: Sequence[PromptItem], responses: Sequence[str]) -> list[float | None]:
-    """Each response's sandbox gold utility (None for prompts without ground truth), for monitors."""
-    from tether.sandbox.gold import grade
-    from tether.sandbox.world import SandboxPrompt
-
-    return [
-        grade(SandboxPrompt.from_meta(dict(p.meta)), r).utility if p.source == SANDBOX_SOURCE else None
-        for p, r in zip(prompts, responses, strict=True)
-    ]

@@ -30,7 +30,7 @@ from tether.rl.config import RLConfig
 from tether.rl.experience import ScoreProcessing, chunked
 from tether.rl.kl_control import AdaptiveKLController, FixedKLController, KLController, KLSpikeDetector
 from tether.rl.masked import masked_mean
-from tether.rl.metrics import gold_metrics
+from tether.rl.metrics import gold_grades, gold_metrics
 from tether.rl.models import RLModels, logprobs_and_entropy
 from tether.rl.prompts import PromptItem, PromptSampler
 from tether.rl.rollout import Rollout
@@ -95,7 +95,7 @@ def sft_baseline(
         **step_text_metrics(batch.responses),
     }
     if gold:
-        metrics |= gold_metrics(prompts, batch.responses)
+        metrics |= gold_metrics(gold_grades(prompts, batch.responses))
     return metrics, raw
 
 

@@ -1,8 +1,6 @@
 """Repository functions for responses, batches, comparison tasks and their assignment slots.
 
-A live task gets one open slot per rater it needs when it is planned. Raters claim slots with
-an optimistic `UPDATE … WHERE rater_id IS NULL`, so two raters fetching at once can never
-take the same slot, on SQLite or PostgreSQL, and a task never gets more raters than planned.
+A live task gets one open slot per rater it needs when it is planned; `store.slots` claims them.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, and_, bindparam, case, exists, func, insert, select, update
+from sqlalchemy import Select, Table, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tether.errors import TetherInputError
@@ -64,7 +62,7 @@ class TaskView:
     meta: dict[str, Any]
 
 
-def _assignment(row: Any) -> AssignmentRecord:
+def assignment_record(row: Any) -> AssignmentRecord:
     """From an ORM row or a Core row of the assignments table (same attribute names)."""
     return AssignmentRecord(
         row.id, row.task_id, row.rater_id, row.purpose, row.round, row.position, row.swapped, row.status
@@ -165,8 +163,9 @@ def anchor_task_ids(session: Session, *, project_id: int) -> dict[str, int]:
 # The statements the API runs on every request are built once (`@cache`): building a SQLAlchemy
 # statement costs more than running it on an indexed lookup, and Core rows skip the identity map.
 
-_ASSIGNMENTS = cast(Table, AssignmentRow.__table__)
-_A = _ASSIGNMENTS.c
+ASSIGNMENTS = cast(Table, AssignmentRow.__table__)
+"""The assignments table, for Core statements (`store.slots` claims through it too)."""
+_A = ASSIGNMENTS.c
 
 
 @cache
@@ -182,105 +181,7 @@ def _open_assignment() -> Select[Any]:
 def open_assignment(session: Session, *, rater_id: int) -> AssignmentRecord | None:
     """The rater's claimed, unanswered assignment, if any (a rater resumes where they left off)."""
     row = session.execute(_open_assignment(), {"rater_id": rater_id}).first()
-    return None if row is None else _assignment(row)
-
-
-def claim_live_slot(
-    session: Session, *, project_id: int, rater_id: int, swapped: bool
-) -> AssignmentRecord | None:
-    """Claim the first open slot, in task order, of a live task this rater has never had.
-
-    Slots of tasks another rater already started come first, so overlapped tasks complete (and
-    agreement becomes measurable) before new ones are opened. Task order gives that for free:
-    every claim takes the first slot its rater may have, and slots never reopen, so a started task
-    always precedes every untouched one. Slot ids follow (task, position) order (`add_tasks`
-    writes them so), which lets the search stop at the first eligible slot instead of sorting all.
-
-    The search and the claim are one `UPDATE … WHERE id = (SELECT … LIMIT 1)`: on SQLite the
-    statement runs under the write lock, so concurrent raters never race for a slot; on
-    PostgreSQL `SKIP LOCKED` makes each skip a slot another rater is claiming.
-
-    The search starts at a remembered lower bound on the first open slot (`_open_floor`): on
-    PostgreSQL every claimed slot leaves a dead entry at the front of the open-slot index until
-    VACUUM, and scanning those on every claim made claims slow down as a batch went on.
-    """
-    floor = _open_floor(session, project_id)
-    params = {"project_id": project_id, "rater": rater_id, "swapped": swapped, "now": utcnow()}
-    for attempt in range(8):  # a slot taken between the search and the claim (PostgreSQL) is retried
-        row = session.execute(_claim_slot(), {**params, "floor": floor}).first()
-        if row is not None:
-            return _assignment(row)
-        if session.execute(_eligible_slot(), {**params, "floor": floor}).first() is None:
-            if floor == 0 or attempt:
-                return None
-            floor = 0  # the bound is only a hint: never report an empty queue because of it
-    return None
-
-
-_OPEN_FLOORS: dict[tuple[str, int], list[int]] = {}
-"""(database, project) -> [a lower bound on the first open slot's id, claims since measured]."""
-FLOOR_REFRESH = 64
-"""Claims between measurements of the bound (each measurement scans from the index's front)."""
-
-
-def _open_floor(session: Session, project_id: int) -> int:
-    """A lower bound on the id of the project's first open slot.
-
-    The true first open id never decreases: slots never reopen, and new batches get higher ids.
-    A measured value stays a lower bound even while claims are in flight (an uncommitted claim
-    still reads as open, so a claim that rolls back reopens a slot at or above the bound)."""
-    key = (str(session.get_bind().engine.url), project_id)
-    entry = _OPEN_FLOORS.get(key)
-    if entry is None or entry[1] >= FLOOR_REFRESH:
-        first = session.execute(_first_open_slot(), {"project_id": project_id}).scalar()
-        entry = _OPEN_FLOORS[key] = [int(first or 0), 0]
-    entry[1] += 1
-    return entry[0]
-
-
-@cache
-def _first_open_slot() -> Select[Any]:
-    tasks = TaskRow.__table__.c
-    return (
-        select(func.min(_A.id))
-        .join(TaskRow.__table__, tasks.id == _A.task_id)
-        .where(tasks.project_id == bindparam("project_id"), _A.status == "open", _A.rater_id.is_(None))
-    )
-
-
-@cache
-def _eligible_slot() -> Select[Any]:
-    mine = aliased(AssignmentRow.__table__)
-    taken = exists().where(and_(mine.c.task_id == _A.task_id, mine.c.rater_id == bindparam("rater")))
-    return (
-        select(_A.id)
-        .join(TaskRow.__table__, TaskRow.__table__.c.id == _A.task_id)
-        .where(
-            TaskRow.__table__.c.project_id == bindparam("project_id"),
-            _A.status == "open",
-            _A.rater_id.is_(None),
-            _A.id >= bindparam("floor"),
-            ~taken,
-        )
-        .order_by(_A.id)
-        .limit(1)
-    )
-
-
-@cache
-def _claim_slot() -> Update:
-    first = _eligible_slot().with_for_update(skip_locked=True, of=AssignmentRow.__table__).scalar_subquery()
-    return (
-        update(_ASSIGNMENTS)
-        .where(_A.id == first, _A.rater_id.is_(None))
-        .values(
-            rater_id=bindparam("rater"),
-            status="claimed",
-            swapped=bindparam("swapped"),
-            claimed_at=bindparam("now"),
-        )
-        .returning(*AssignmentRow.__table__.c)
-    )
+    return None if row is None else assignment_record(row)
 
 
 def create_assignment(
@@ -300,7 +201,7 @@ def create_assignment(
     )
     session.add(row)
     session.flush()
-    return _assignment(row)
+    return assignment_record(row)
 
 
 @cache
@@ -310,12 +211,12 @@ def _assignment_by_id() -> Select[Any]:
 
 @cache
 def _complete() -> Update:
-    return update(_ASSIGNMENTS).where(_A.id == bindparam("assignment_id")).values(status="done")
+    return update(ASSIGNMENTS).where(_A.id == bindparam("assignment_id")).values(status="done")
 
 
 def get_assignment(session: Session, *, assignment_id: int) -> AssignmentRecord | None:
     row = session.execute(_assignment_by_id(), {"assignment_id": assignment_id}).first()
-    return None if row is None else _assignment(row)
+    return None if row is None else assignment_record(row)
 
 
 def complete_assignment(session: Session, *, assignment_id: int) -> None:
@@ -328,7 +229,7 @@ def rater_assignments(
     query = select(AssignmentRow).where(AssignmentRow.rater_id == rater_id)
     if purpose is not None:
         query = query.where(AssignmentRow.purpose == purpose)
-    return [_assignment(r) for r in session.scalars(query.order_by(AssignmentRow.id))]
+    return [assignment_record(r) for r in session.scalars(query.order_by(AssignmentRow.id))]
 
 
 @cache

@@ -26,7 +26,7 @@ from tether import __version__
 from tether.labeling.context import LabelingContext, project_labeling_context
 from tether.project import Project
 from tether.web import admin, api, pages
-from tether.web.deps import SqliteTurns, WebState, rater_for_token
+from tether.web.deps import SqliteTurns, WebState, header_token, rater_for_token
 
 MAX_BODY = 64 * 1024
 """Largest request body accepted, in bytes (rationales are capped far below this)."""
@@ -113,11 +113,11 @@ def create_app(project: Project, ctx: LabelingContext, *, secure_cookies: bool =
 
 def _has_valid_token(request: Request) -> bool:
     state: WebState = request.app.state.web
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
+    token = header_token(request)
+    if token is None:
         return False
     with state.project.store.session() as session:
-        return rater_for_token(session, token.strip()) is not None
+        return rater_for_token(session, token) is not None
 
 
 PROJECT_ENV = "TETHER_WEB_PROJECT"

@@ -151,15 +151,21 @@ def _unauthorized() -> HTTPException:
     )
 
 
+def header_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, unchecked; None without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 async def bearer_token(request: Request) -> str:
-    """The token of `Authorization: Bearer <token>`, not yet checked (see `authenticated`).
+    """The bearer token, not yet checked (see `authenticated`); 401 without one.
 
     The two routes raters call in a loop check it inside their own transaction, which saves a
     second transaction (and, on SQLite, a second turn at the lock) per request."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = header_token(request)
+    if token is None:
         raise _unauthorized()
-    return token.strip()
+    return token
 
 
 def authenticated(session: DbSession, token: str) -> RaterRecord:

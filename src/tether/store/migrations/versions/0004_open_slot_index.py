@@ -1,6 +1,6 @@
 """A partial index on open, unclaimed live slots, in id order.
 
-A rater's fetch claims the first open slot in id order (see `store.tasks.claim_live_slot`). Without
+A rater's fetch claims the first open slot in id order (see `store.slots.claim_live_slot`). Without
 this index PostgreSQL gathers every open slot and sorts them on each fetch (about 7 ms with a few
 thousand open slots, measured); with it, the scan walks slots in order and stops at the first one
 the rater may take. SQLite uses it the same way.
