@@ -252,3 +252,130 @@ class AlertRow(Base):
     message: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evals, red-teaming, production feedback and the loop (migration 0006)
+class GradingTaskRow(Base):
+    """One response to grade against one rubric: human rubric grading of an eval run or of production."""
+
+    __tablename__ = "grading_tasks"
+    __table_args__ = (UniqueConstraint("project_id", "source_key", name="uq_grading_tasks_source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    source_key: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(20), index=True)
+    dimension: Mapped[str] = mapped_column(String(50), index=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(Text)
+    raters_needed: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GradeRow(Base):
+    """A rater's rubric level for one grading task."""
+
+    __tablename__ = "grades"
+    __table_args__ = (
+        UniqueConstraint("rater_id", "idempotency_key", name="uq_grades_rater_key"),
+        UniqueConstraint("task_id", "rater_id", name="uq_grades_task_rater"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("grading_tasks.id", ondelete="CASCADE"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id", ondelete="CASCADE"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    max_score: Mapped[int] = mapped_column(Integer)
+    rationale: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FindingRow(Base):
+    """A red-team finding: an output the reward model may love that graders (or a person) reject."""
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("project_id", "content_hash", name="uq_findings_content"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20), index=True)
+    dimension: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(Text)
+    baseline_response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rm_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grader_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gap: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    submitted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("raters.id", ondelete="SET NULL"), nullable=True
+    )
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """A project API key for machine clients (production feedback); only its hash is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedbackRow(Base):
+    """A flagged production output, stored once per idempotency key."""
+
+    __tablename__ = "feedback_items"
+    __table_args__ = (UniqueConstraint("project_id", "idempotency_key", name="uq_feedback_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    prompt: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    user_meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    grading_task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grading_tasks.id", ondelete="SET NULL"), nullable=True
+    )
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class IterationRow(Base):
+    """One `tether loop` iteration: its steps' artifacts, its diagnosis and the focus it proposes."""
+
+    __tablename__ = "iterations"
+    __table_args__ = (UniqueConstraint("project_id", "number", name="uq_iterations_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    step: Mapped[str] = mapped_column(String(30))
+    artifacts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    focus: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    diagnosis: Mapped[str] = mapped_column(Text, default="")
+    reason_stopped: Mapped[str | None] = mapped_column(Text, nullable=True)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
