@@ -28,3 +28,8 @@ def dir_sha256(path: Path) -> str:
 def content_sha256(path: Path) -> str:
     """file_sha256 for a file, dir_sha256 for a directory."""
     return dir_sha256(path) if path.is_dir() else file_sha256(path)
+
+
+def sha256_text(text: str) -> str:
+    """SHA-256 of a string's UTF-8 bytes, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -157,6 +157,34 @@ class EvalPolicy(_Strict):
 
     suites_dir: str = "suites"
     """Folder of suite files, relative to the project directory."""
+    min_cases_per_dimension: int = Field(default=50, ge=1)
+    """`tether eval lint` warns when a dimension's suite has fewer cases than this (target 50-200)."""
+    samples_per_case: int = Field(default=3, ge=1)
+    """Responses sampled per case and checkpoint, each with its own fixed seed."""
+    quick_cases_per_dimension: int = Field(default=12, ge=1)
+    """Cases per dimension in the quick suite that `tether rl run --eval-every K` runs."""
+
+
+class FeedbackPolicy(_Strict):
+    """How production feedback is stored, reviewed and checked for drift."""
+
+    review_share: Probability = 0.2
+    """Share of flagged production items routed to human review."""
+    store_user_metadata: bool = False
+    """Keep the optional user metadata sent with flagged items (off: it is dropped on arrival)."""
+    drift_alpha: Probability = 0.01
+    """Permutation p-value below which the production prompt mix counts as drifted."""
+    drift_window: int = Field(default=500, ge=20)
+    """Most recent production prompts compared with the reward model's training prompts."""
+
+
+class LoopPolicy(_Strict):
+    """Short RLHF iterations: how much each one labels."""
+
+    pairs_per_iteration: int = Field(default=6400, ge=1)
+    """Comparison tasks planned in each iteration's labeling batch."""
+    focus_share: Probability = 0.3
+    """Share of an iteration's batch steered to the previous diagnosis's weak dimensions and strata."""
 
 
 class Spec(_Strict):
@@ -182,6 +210,10 @@ class Spec(_Strict):
     """RL policy."""
     evals: EvalPolicy = EvalPolicy()
     """Evaluation suites."""
+    feedback: FeedbackPolicy = FeedbackPolicy()
+    """Production feedback and drift."""
+    loop: LoopPolicy = LoopPolicy()
+    """Loop iterations."""
     overrides: list[str] = []
     """Policy fields deliberately set outside their recommended range, e.g. 'labeling.hard_case_share'."""
 
