@@ -15,9 +15,14 @@ from tether import __version__
 from tether.cli import (
     data_cmd,
     demo_cmd,
+    eval_cmd,
+    feedback_cmd,
     init_cmd,
     label_cmd,
+    loop_cmd,
     raters_cmd,
+    redteam_cmd,
+    report_cmd,
     rl_cmd,
     rm_cmd,
     sandbox_cmd,
@@ -76,6 +81,12 @@ app.add_typer(raters_cmd.app, name="raters")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(rm_cmd.app, name="rm")
 app.add_typer(rl_cmd.app, name="rl")
+app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(redteam_cmd.app, name="redteam")
+app.add_typer(feedback_cmd.app, name="feedback")
+app.command("loop")(loop_cmd.loop)
+app.command("report")(report_cmd.report)
+app.command("lineage")(loop_cmd.lineage)
 
 
 def _upcoming_group(name: str, help_text: str) -> typer.Typer:
@@ -96,7 +107,22 @@ def register_upcoming(registered: set[str]) -> None:
             app.add_typer(_upcoming_group(name, help_text), name=name)
 
 
-register_upcoming({"sandbox", "demo", "label", "raters", "data", "rm", "rl"})
+register_upcoming(
+    {
+        "sandbox",
+        "demo",
+        "label",
+        "raters",
+        "data",
+        "rm",
+        "rl",
+        "eval",
+        "redteam",
+        "feedback",
+        "loop",
+        "report",
+    }
+)
 
 
 def main() -> None:
