@@ -1,4 +1,4 @@
-"""`tether redteam`: Search for outputs the reward model loves but graders reject, and route them to labeling."""
+"""`tether redteam`: find outputs the reward model loves but graders reject; route them to labeling."""
 
 from __future__ import annotations
 
