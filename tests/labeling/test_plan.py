@@ -89,3 +89,22 @@ def test_group_and_overlap_helpers() -> None:
         "hard",
     ]
     assert Counter(overlap_flags(50, LabelingPolicy(overlap_fraction=0.2), seed=3))[True] == 10
+
+
+def test_focus_quotas_steer_dimensions_and_keep_the_hard_share() -> None:
+    from tether.labeling.plan import focus_quotas
+
+    quotas = focus_quotas(100, DIMS, LabelingPolicy(hard_case_share=0.25), {DIMS[0]: 1.0}, 0.4)
+    # weights 0.55 / 0.15 / 0.15 / 0.15; hard 25 -> 13.75, 3.75 x3 -> largest remainders, ties in order
+    assert [quotas[(d, "hard")] for d in DIMS] == [14, 4, 4, 3]
+    assert [quotas[(d, "routine")] for d in DIMS] == [42, 11, 11, 11]
+    assert sum(quotas.values()) == 100
+
+
+def test_focus_never_pushes_a_dimension_below_the_spec_floor() -> None:
+    from tether.labeling.plan import dimension_weights
+
+    weights = dimension_weights(DIMS, {DIMS[0]: 1.0}, 1.0, 0.1)
+    assert weights[DIMS[0]] == pytest.approx(0.7)
+    assert all(weights[d] == pytest.approx(0.1) for d in DIMS[1:])
+    assert dimension_weights(DIMS, {}, 0.3, 0.1) == {d: 0.25 for d in DIMS}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +12,8 @@ from tether.labeling.plan import (
     PlannedPair,
     PlanSummary,
     draw_pairs,
+    focus_quotas,
     overlap_flags,
-    plan_quotas,
     summarize,
 )
 from tether.project import Project
@@ -73,11 +73,15 @@ def plan_batch(
     seed: int,
     name: str | None = None,
     origin: str = "plan",
+    focus: Mapping[str, float] | None = None,
+    focus_share: float = 0.0,
 ) -> PlannedBatch:
     """Draw a stratified batch from unused pool prompts and write it as tasks.
 
     `sampler` writes two candidate responses per prompt (a `PairSampler` over checkpoints, or
     any function with that signature); `labels` name the two sources on the stored responses.
+    `focus` (weights by dimension) steers `focus_share` of the batch, as `tether loop` does with
+    the previous iteration's diagnosis.
     """
     policy = project.spec.labeling
     with project.store.session() as session:
@@ -85,7 +89,7 @@ def plan_batch(
         pool = [
             p for p in list_prompts(session, project_id=project.project_id, split="pool") if p.id not in used
         ]
-    quotas = plan_quotas(n, project.spec.dimension_ids, policy)
+    quotas = focus_quotas(n, project.spec.dimension_ids, policy, focus or {}, focus_share)
     pairs = draw_pairs(pool, quotas, sampler, seed=seed)
     flags = overlap_flags(len(pairs), policy, seed=seed)
     summary = summarize(pairs, flags)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tether.errors import TetherInputError
@@ -53,6 +53,65 @@ def plan_quotas(n: int, dimensions: Sequence[str], policy: LabelingPolicy) -> di
         base, extra = divmod(total, k)
         for i, dim in enumerate(dimensions):
             quotas[(dim, group)] = base + (1 if (i - start) % k < extra else 0)
+    return quotas
+
+
+def dimension_weights(
+    dimensions: Sequence[str], focus: Mapping[str, float], share: float, floor: float
+) -> dict[str, float]:
+    """Each dimension's share of a batch whose `share` is steered toward `focus` (weights by dimension).
+
+    The unsteered part is spread evenly; the steered part follows the focus weights. Every dimension
+    keeps at least `floor` (the spec's minimum dimension share): what the floor adds is taken from the
+    dimensions above it, in proportion to their excess, so the shares still sum to 1.
+
+    >>> w = dimension_weights(["a", "b", "c", "d"], {"a": 1.0}, 0.4, 0.1)
+    >>> {d: round(v, 3) for d, v in w.items()}
+    {'a': 0.55, 'b': 0.15, 'c': 0.15, 'd': 0.15}
+    """
+    k = len(dimensions)
+    total = sum(max(0.0, focus.get(d, 0.0)) for d in dimensions)
+    if total <= 0 or share <= 0:
+        return {d: 1 / k for d in dimensions}
+    raw = {d: (1 - share) / k + share * max(0.0, focus.get(d, 0.0)) / total for d in dimensions}
+    short = {d: floor - v for d, v in raw.items() if v < floor}
+    if not short:
+        return raw
+    excess = {d: v - floor for d, v in raw.items() if d not in short}
+    room = sum(excess.values())
+    need = sum(short.values())
+    return {d: floor if d in short else raw[d] - need * excess[d] / room for d in dimensions}
+
+
+def _allocate(total: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """Largest-remainder rounding of `total` over `weights` (which sum to 1)."""
+    exact = {d: total * w for d, w in weights.items()}
+    out = {d: int(v) for d, v in exact.items()}
+    by_remainder = sorted(weights, key=lambda d: (-(exact[d] - out[d]), list(weights).index(d)))
+    for d in by_remainder[: total - sum(out.values())]:
+        out[d] += 1
+    return out
+
+
+def focus_quotas(
+    n: int, dimensions: Sequence[str], policy: LabelingPolicy, focus: Mapping[str, float], share: float
+) -> dict[Cell, int]:
+    """`plan_quotas` with `share` of the batch steered to the focus dimensions (the loop's diagnosis).
+
+    The hard-case share stays the spec's in every dimension; only the split between dimensions moves.
+    """
+    if not focus or share <= 0:
+        return plan_quotas(n, dimensions, policy)
+    plan_quotas(n, dimensions, policy)  # the same input checks
+    unknown = sorted(set(focus) - set(dimensions))
+    if unknown:
+        raise TetherInputError(f"focus names unknown dimension(s) {', '.join(unknown)}")
+    weights = dimension_weights(dimensions, focus, share, policy.min_dimension_share)
+    n_hard = round(n * policy.hard_case_share)
+    quotas: dict[Cell, int] = {}
+    for group, total in (("hard", n_hard), ("routine", n - n_hard)):
+        for dim, count in _allocate(total, weights).items():
+            quotas[(dim, group)] = count
     return quotas
 
 
