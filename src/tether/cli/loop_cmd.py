@@ -1,15 +1,118 @@
-"""`tether loop` and `tether lineage`: short RLHF iterations, and how any artifact came to be."""
+"""`tether loop` and `tether lineage`: short RLHF iterations, and how any artifact came to be.
+
+    tether loop --iterations 2               # label, train, gate, RL, evals, diagnose; twice
+    tether loop                              # continue an unfinished (killed or stopped) iteration
+    tether lineage rl_checkpoint-3f2a...     # spec, labels, raters, reward model, run behind it
+
+Exit codes: 0 when the asked iterations completed (or the loop is waiting for raters), 3 when an
+iteration stopped at a failing gate or a critical alert (it says why; `tether loop` resumes it).
+"""
 
 from __future__ import annotations
 
-from tether.errors import TetherInputError
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.rule import Rule
+from rich.tree import Tree
+
+from tether.cli.common import ProjectOption, console, open_project
+from tether.errors import QualityGateFailed
+from tether.feedback.loop import LoopConfig
+
+_D = LoopConfig()
 
 
-def loop() -> None:
-    """Run short RLHF iterations with a diagnosis between them."""
-    raise TetherInputError("'tether loop' is being written in this release; see docs/architecture.md")
+def steps() -> dict[str, object]:
+    from tether.cli import loop_rl_steps, loop_steps
+
+    return {
+        "plan": loop_steps.plan,
+        "collect": loop_steps.collect,
+        "reward": loop_steps.reward,
+        "gate": loop_steps.gate,
+        "rl": loop_rl_steps.rl,
+        "evals": loop_rl_steps.evals,
+        "diagnose": loop_rl_steps.diagnose,
+    }
 
 
-def lineage() -> None:
-    """Show how an artifact came to be."""
-    raise TetherInputError("'tether lineage' is being written in this release; see docs/architecture.md")
+def loop(
+    project: ProjectOption = None,
+    iterations: Annotated[
+        int, typer.Option(min=1, help="Iterations to finish now (a resumed one counts).")
+    ] = 1,
+    pairs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Comparison tasks per batch (default: spec loop.pairs_per_iteration)."),
+    ] = None,
+    rm_epochs: Annotated[int, typer.Option(min=1, help="Reward-model epochs.")] = _D.rm_epochs,
+    rl_steps: Annotated[
+        int | None, typer.Option(min=1, help="RL steps per run (default: spec rl.steps_per_run).")
+    ] = None,
+    redteam_prompts: Annotated[
+        int, typer.Option(min=0, help="Prompts the red-team search samples (0: no search).")
+    ] = _D.redteam_prompts,
+    redteam_top: Annotated[
+        int, typer.Option(min=0, help="Findings routed to the next batch.")
+    ] = _D.redteam_top,
+    seed: Annotated[int, typer.Option(help="Base seed (iteration k uses seed + k).")] = _D.seed,
+) -> None:
+    """Run short RLHF iterations (label, reward model, gate, RL, evals, diagnosis), resumable per step."""
+    from tether.feedback.loop import run_loop
+    from tether.hf import quiet_transformers
+
+    quiet_transformers()
+    proj = open_project(project)
+    cfg = LoopConfig(
+        iterations=iterations,
+        pairs=pairs,
+        rm_epochs=rm_epochs,
+        rl_steps=rl_steps,
+        redteam_prompts=redteam_prompts,
+        redteam_top=redteam_top,
+        seed=seed,
+    )
+    say = lambda text: console.print(escape(text))  # noqa: E731
+    result = run_loop(proj, cfg, steps(), say=say)  # type: ignore[arg-type]
+    for record in result.iterations:
+        console.print(Rule(f"iteration {record.number}: {record.status}"))
+    if result.status == "waiting":
+        console.print(f"[yellow]waiting:[/] {escape(result.reason or '')}")
+        return
+    if result.status == "stopped":
+        raise QualityGateFailed(
+            f"the loop stopped: {result.reason}. Fix the cause, then `tether loop` resumes at that step"
+        )
+    console.print(f"{len(result.iterations)} iteration(s) completed; `tether report` writes the HTML report")
+
+
+def lineage(
+    artifact: Annotated[str, typer.Argument(help="Artifact id (e.g. an rl_checkpoint's).")],
+    project: ProjectOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tree as JSON.")] = False,
+) -> None:
+    """Show how an artifact came to be: spec version, labels and raters, reward model, run, iteration."""
+    from tether.feedback.lineage import LineageNode, artifact_lineage
+
+    node = artifact_lineage(open_project(project), artifact)
+    if as_json:
+        console.print_json(json.dumps(node.to_dict()))
+        return
+
+    def label(n: LineageNode) -> str:
+        loops = f" [cyan]iteration {', '.join(map(str, n.iterations))}[/]" if n.iterations else ""
+        facts = ", ".join(f"{k}={escape(str(v))}" for k, v in n.details.items() if v not in (None, [], {}))
+        return f"[bold]{n.kind}[/] {escape(n.id)} [dim]{escape(n.path)} spec {n.spec_hash[:12]}[/]{loops}" + (
+            f"\n  {facts}" if facts else ""
+        )
+
+    def add(tree: Tree, n: LineageNode) -> None:
+        for child in n.children:
+            add(tree.add(label(child)), child)
+
+    tree = Tree(label(node))
+    add(tree, node)
+    console.print(tree)

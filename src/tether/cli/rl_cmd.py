@@ -3,6 +3,7 @@
     tether rl run --steps 200                                  # PPO from the SFT policy, gated RM
     tether rl run --algo rloo --samples-per-prompt 4 --fixed-kl --kl-coef 0.05
     tether rl run --from rl_checkpoint-3f2a… --steps 400       # resume (exact on the same hardware)
+    tether rl run --eval-every 25                              # also log the quick eval suite (eval/score)
     tether rl runs                                             # every run, its status and why it stopped
 
 Exit codes: 0 the run completed; 2 bad input (unknown checkpoint, a model without safetensors);
@@ -12,6 +13,8 @@ critical alert — its checkpoint is saved first.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -80,6 +83,12 @@ def run(
         list[str] | None,
         typer.Option("--log-to", help="Also log to tensorboard, mlflow or wandb (if installed)."),
     ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Run the quick eval suite every K steps, logged as eval/score [off].")
+    ] = None,
+    eval_suite: Annotated[
+        str | None, typer.Option(help="The suite the quick eval runs (default: every suite).")
+    ] = None,
 ) -> None:
     """Run RL from the SFT policy (or resume a checkpoint) against a gated reward model."""
     from tether.rl.run import resume_config, run_rl
@@ -99,6 +108,8 @@ def run(
         seed=seed,
         save_every=save_every,
         sample_every=sample_every,
+        eval_every=eval_every,
+        eval_suite=eval_suite,
     )
     proj = open_project(project)
     if resume_from is not None:
@@ -108,17 +119,7 @@ def run(
             cfg = RLConfig(**given)
         except (ValueError, TypeError) as exc:
             raise TetherInputError(f"tether rl run: {exc}") from None
-    with _progress() as progress:
-        task = progress.add_task("rl", total=None, stats="")
-
-        def on_step(step: int, total: int, m: dict[str, float]) -> None:
-            stats = (
-                f"reward {m['objective/rm_score']:+.3f}  KL {m['objective/kl']:.2f} nats "
-                f"(running {m['objective/kl_running']:.2f}, β {m['objective/kl_coef']:.3f})  "
-                f"length {m['gen/length_mean']:.1f}"
-            )
-            progress.update(task, completed=step + 1, total=total, stats=stats)
-
+    with rl_progress() as (on_step, on_message):
         result = run_rl(
             proj,
             cfg,
@@ -127,7 +128,7 @@ def run(
             resume_from=resume_from,
             force=force,
             on_step=on_step,
-            on_message=lambda text: progress.console.print(escape(text)),
+            on_message=on_message,
             trackers=log_to or (),
         )
     ident = result.artifact.id if result.artifact else "unregistered"
@@ -141,6 +142,24 @@ def run(
         )
     if result.critical:
         raise QualityGateFailed(f"run {result.run_id} stopped: {result.reason} (checkpoint saved: {ident})")
+
+
+@contextmanager
+def rl_progress() -> Iterator[tuple[Callable[[int, int, dict[str, float]], None], Callable[[str], None]]]:
+    """A live line of reward, KL against its running value and β, and length; yields (on_step, on_message)."""
+    with _progress() as progress:
+        task = progress.add_task("rl", total=None, stats="")
+
+        def on_step(step: int, total: int, m: dict[str, float]) -> None:
+            stats = (
+                f"reward {m['objective/rm_score']:+.3f}  KL {m['objective/kl']:.2f} nats "
+                f"(running {m['objective/kl_running']:.2f}, β {m['objective/kl_coef']:.3f})  "
+                f"length {m['gen/length_mean']:.1f}"
+                + (f"  eval {m['eval/score']:.3f}" if "eval/score" in m else "")
+            )
+            progress.update(task, completed=step + 1, total=total, stats=stats)
+
+        yield on_step, lambda text: progress.console.print(escape(text))
 
 
 @app.command("runs")

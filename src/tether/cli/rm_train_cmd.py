@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,7 @@ from tether.reward.config import RewardTrainConfig
 
 # torch, transformers and the training modules load inside the command, so `tether --help` stays fast.
 _D = RewardTrainConfig
+StepCallback = Callable[[int, int, dict[str, float]], None]
 
 
 def train(
@@ -73,15 +76,7 @@ def train(
     proj = open_project(project)
     export = resolve_artifact(proj, kind=EXPORT_KIND, explicit=data)
     policy = resolve_artifact(proj, kind=POLICY_KIND, explicit=base)
-    with _progress() as progress:
-        task = progress.add_task("train", total=None, stats="")
-
-        def on_step(step: int, total: int, row: dict[str, float]) -> None:
-            progress.update(task, completed=step + 1, total=total)
-            if step % cfg.log_every == 0 or step + 1 == total:
-                stats = f"loss {row['train/loss']:.4f}  acc {row['train/accuracy']:.3f}"
-                progress.update(task, stats=stats)
-
+    with train_progress(cfg.log_every) as on_step:
         result = train_reward_model(
             proj,
             cfg,
@@ -102,6 +97,21 @@ def train(
     if result.skipped_long:
         console.print(f"  left out {result.skipped_long} pairs longer than {cfg.max_length} tokens")
     console.print(f"  saved to {escape(str(result.out))}")
+
+
+@contextmanager
+def train_progress(log_every: int = RewardTrainConfig().log_every) -> Iterator[StepCallback]:
+    """A rich progress bar with loss and accuracy; yields the `on_step` callback training reports to."""
+    with _progress() as progress:
+        task = progress.add_task("train", total=None, stats="")
+
+        def on_step(step: int, total: int, row: dict[str, float]) -> None:
+            progress.update(task, completed=step + 1, total=total)
+            if step % log_every == 0 or step + 1 == total:
+                stats = f"loss {row['train/loss']:.4f}  acc {row['train/accuracy']:.3f}"
+                progress.update(task, stats=stats)
+
+        yield on_step
 
 
 def _progress() -> Progress:

@@ -103,6 +103,16 @@ def record_step(
     return _record(row)
 
 
+def record_loop_note(session: Session, *, iteration_id: int, note: dict[str, Any]) -> IterationRecord:
+    """Merge `note` into results["loop"] (where the loop keeps where and why it stopped)."""
+    row = _row(session, iteration_id)
+    results = dict(row.results or {})
+    results["loop"] = {**(results.get("loop") or {}), **note}
+    row.results = results
+    session.flush()
+    return _record(row)
+
+
 def finish_iteration(
     session: Session,
     *,

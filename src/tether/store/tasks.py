@@ -317,3 +317,13 @@ def progress_by_cell(session: Session, *, project_id: int) -> list[tuple[str, st
         .order_by(PromptRow.dimension, PromptRow.stratum)
     ).all()
     return [(d, s, int(n_done or 0), int(n)) for d, s, n_done, n in rows]
+
+
+def tasks_by_origin(session: Session, *, project_id: int) -> dict[str, int]:
+    """Comparison tasks (anchors left out) by origin: plan, redteam, production..."""
+    rows = session.execute(
+        select(TaskRow.origin, func.count())
+        .where(TaskRow.project_id == project_id, TaskRow.anchor_key.is_(None))
+        .group_by(TaskRow.origin)
+    )
+    return {str(origin): int(n) for origin, n in rows}

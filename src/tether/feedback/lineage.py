@@ -1,0 +1,126 @@
+"""`tether lineage ARTIFACT`: how an artifact came to be, as a tree of the artifacts it was made from.
+
+Every node names its kind, id, spec version and what matters for its kind: an export's raters and
+labeling batches, a reward model's training pairs, an RL checkpoint's run and whether its gate was
+overridden. The loop iterations that produced or used any node are listed with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tether.store import ArtifactRecord, get_artifact, lineage, list_runs
+from tether.store.iterations import IterationRecord, list_iterations
+
+if TYPE_CHECKING:
+    from tether.project import Project
+    from tether.store import RunRecord
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    id: str
+    kind: str
+    path: str
+    spec_hash: str
+    details: dict[str, Any]
+    iterations: list[int]
+    children: list[LineageNode] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "path": self.path,
+            "spec_hash": self.spec_hash,
+            "details": self.details,
+            "iterations": self.iterations,
+            "parents": [c.to_dict() for c in self.children],
+        }
+
+
+def node_details(record: ArtifactRecord, runs: Sequence[RunRecord]) -> dict[str, Any]:
+    """The few facts of an artifact that explain it, by kind."""
+    meta = record.meta
+    if record.kind == "export":
+        keys = ("raters", "raters_left_out", "batches", "train", "test", "include_excluded")
+        return {k: meta[k] for k in keys if k in meta}
+    if record.kind == "reward_model":
+        return {
+            "train_pairs": meta.get("train_pairs"),
+            "heldout_accuracy": (meta.get("metrics") or {}).get("test/accuracy"),
+        }
+    if record.kind == "rl_checkpoint":
+        made_by = [r for r in runs if r.artifact_id == record.id]
+        out: dict[str, Any] = {
+            "algo": meta.get("algo"),
+            "step": meta.get("step"),
+            "gate_forced": meta.get("gate_forced"),
+        }
+        if made_by:
+            out |= {
+                "run": made_by[-1].id,
+                "run_status": made_by[-1].status,
+                "reason": made_by[-1].reason_stopped,
+            }
+        return out
+    if record.kind == "rm_eval":
+        return {"gate": meta.get("gate"), "accuracy": meta.get("accuracy")}
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
+
+
+def iterations_using(artifact_id: str, iterations: Sequence[IterationRecord]) -> list[int]:
+    """Numbers of the iterations whose recorded artifacts include `artifact_id`."""
+    return [i.number for i in iterations if artifact_id in {str(v) for v in i.artifacts.values()}]
+
+
+def build_tree(
+    root: str,
+    records: Mapping[str, ArtifactRecord],
+    runs: Sequence[RunRecord],
+    iterations: Sequence[IterationRecord],
+    _seen: frozenset[str] = frozenset(),
+) -> LineageNode:
+    """The tree under `root`; an ancestor reached twice is expanded once (later mentions are leaves)."""
+    record = records[root]
+    children = (
+        []
+        if root in _seen
+        else [
+            build_tree(p, records, runs, iterations, _seen | {root}) for p in record.parents if p in records
+        ]
+    )
+    return LineageNode(
+        record.id,
+        record.kind,
+        record.path,
+        record.spec_hash,
+        node_details(record, runs),
+        iterations_using(record.id, iterations),
+        children,
+    )
+
+
+def artifact_lineage(project: Project, artifact_id: str) -> LineageNode:
+    """The lineage tree of one artifact of `project`; TetherInputError when it is unknown."""
+    from tether.errors import TetherInputError
+
+    with project.store.session() as session:
+        if get_artifact(session, artifact_id=artifact_id) is None:
+            raise TetherInputError(
+                f"no artifact '{artifact_id}' in this project; `tether lineage` takes an artifact id"
+            )
+        records = {r.id: r for r in lineage(session, artifact_id=artifact_id)}
+        runs = list_runs(session, project_id=project.project_id)
+        iterations = list_iterations(session, project_id=project.project_id)
+    return build_tree(artifact_id, records, runs, iterations)
+
+
+def lineage_signature(node: LineageNode) -> list[tuple[str, str]]:
+    """(kind, path) of every node, depth first: equal for two runs that made the same things the same way."""
+    out = [(node.kind, node.path)]
+    for child in node.children:
+        out.extend(lineage_signature(child))
+    return out
