@@ -46,6 +46,13 @@ def _write_template(stage: Path, name: str, template: Template) -> None:
         (stage / "anchors.jsonl").write_text(text, encoding="utf-8")
     (stage / "suites").mkdir()
     (stage / "suites" / "README.md").write_text(SUITES_README, encoding="utf-8")
+    suites = source / "suites"
+    if suites.is_dir():  # the assistant template ships starter suites (a copy of examples/assistant/suites)
+        for suite in suites.iterdir():
+            if suite.name.endswith((".yaml", ".jsonl")):
+                (stage / "suites" / suite.name).write_text(
+                    suite.read_text(encoding="utf-8"), encoding="utf-8"
+                )
     (stage / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
 
 

@@ -76,9 +76,10 @@ def simulate(
     pool: Annotated[Path | None, typer.Option(help="Rater pool YAML (default: the sandbox's pool).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated judgments.")] = 0,
 ) -> None:
-    """Let the sandbox rater pool answer all open work, calibration included."""
+    """Let the sandbox rater pool answer all open work, calibration and rubric grading included."""
     from tether.errors import TetherInputError
     from tether.labeling.simulate import simulate as run_simulation
+    from tether.labeling.simulate_grading import simulate_grading
     from tether.sandbox.raters import default_pool, load_pool
     from tether.store.tasks import slot_counts
 
@@ -98,6 +99,9 @@ def simulate(
     console.print(f"{summary.judgments} judgments from {len(summary.by_rater)} simulated raters")
     for name, status in summary.statuses.items():
         console.print(f"  {escape(name)}: {summary.by_rater.get(name, 0)} judgments, {status}")
+    grades = simulate_grading(proj, seed=seed)
+    if grades:
+        console.print(f"{grades} rubric grades of open grading tasks from the active simulated raters")
 
 
 @app.command("ai")

@@ -52,6 +52,9 @@ def loop(
     rl_steps: Annotated[
         int | None, typer.Option(min=1, help="RL steps per run (default: spec rl.steps_per_run).")
     ] = None,
+    rl_save_every: Annotated[
+        int | None, typer.Option(min=1, help="RL checkpoints every N steps, where a killed loop resumes.")
+    ] = None,
     redteam_prompts: Annotated[
         int, typer.Option(min=0, help="Prompts the red-team search samples (0: no search).")
     ] = _D.redteam_prompts,
@@ -71,6 +74,7 @@ def loop(
         pairs=pairs,
         rm_epochs=rm_epochs,
         rl_steps=rl_steps,
+        rl_save_every=rl_save_every,
         redteam_prompts=redteam_prompts,
         redteam_top=redteam_top,
         seed=seed,

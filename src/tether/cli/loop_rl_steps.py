@@ -5,6 +5,7 @@ See `tether.cli.loop_steps` for the first half and `tether.feedback.loop` for th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,8 @@ def rl(ctx: IterationContext) -> StepOutcome:
             record_loop_note(session, iteration_id=ctx.iteration.id, note=note)
     rm_id = str(ctx.result("reward")["artifact"])
     cfg = RLConfig(steps=ctx.cfg.rl_steps, seed=ctx.cfg.seed)
+    if ctx.cfg.rl_save_every is not None:
+        cfg = dataclasses.replace(cfg, save_every=ctx.cfg.rl_save_every)
     with rl_progress() as (on_step, on_message):
         result = run_rl(
             project,

@@ -23,15 +23,20 @@ def add(
     project: ProjectOption = None,
     kind: Annotated[str, typer.Option(help="human or ai.")] = "human",
     admin: Annotated[bool, typer.Option("--admin", help="An admin account for the dashboard.")] = False,
+    role: Annotated[
+        list[str] | None,
+        typer.Option("--role", help="An extra role, repeatable: redteam (may submit red-team findings)."),
+    ] = None,
 ) -> None:
     """Add a rater and print their sign-in token once (only its hash is stored)."""
-    from tether.labeling.raters import add_person
+    from tether.labeling.raters import add_person, rater_roles
 
     if kind not in ("human", "ai"):
         raise TetherInputError(f"--kind must be human or ai, got '{kind}'")
-    rater, token = add_person(open_project(project), name=name, kind=kind, admin=admin)
-    role = "admin" if rater.is_admin else f"{rater.kind} rater, {rater.status}"
-    console.print(f"added {escape(rater.name)} ({role})")
+    rater, token = add_person(open_project(project), name=name, kind=kind, admin=admin, roles=role or ())
+    extra = "".join(f", {r}" for r in rater_roles(rater))
+    what = "admin" if rater.is_admin else f"{rater.kind} rater, {rater.status}{extra}"
+    console.print(f"added {escape(rater.name)} ({what})")
     console.print(f"token (shown once, keep it safe): [bold]{token}[/]")
 
 
@@ -49,9 +54,16 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Per-rater agreement with experts and peers, biases and effort; pool agreement."""
+    from tether.labeling.raters import rater_roles
     from tether.labeling.report import raters_status
+    from tether.store.raters import list_raters
 
-    report = raters_status(open_project(project))
+    proj = open_project(project)
+    report = raters_status(proj)
+    with proj.store.session() as session:
+        roles = {r.name: list(rater_roles(r)) for r in list_raters(session, project_id=proj.project_id)}
+    for r in report["raters"]:
+        r["roles"] = roles.get(r["name"], [])
     if as_json:
         console.print_json(json.dumps(report))
         return
@@ -59,6 +71,7 @@ def status(
         "rater",
         "kind",
         "status",
+        "roles",
         "judg.",
         "experts",
         "majority",
@@ -74,6 +87,7 @@ def status(
             escape(r["name"]),
             r["kind"],
             r["status"],
+            ", ".join(r["roles"]) or "-",
             _fmt(r.get("judgments")),
             _fmt(r.get("anchor_agreement")),
             _fmt(r.get("majority_agreement")),

@@ -131,6 +131,49 @@ def gold_pairs(
     )
 
 
+@app.command("feedback-stream")
+def feedback_stream(
+    out: Annotated[Path, typer.Option("--out", help="JSONL file of flagged items to write.")],
+    project: ProjectOption = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="Flagged items.")] = 1000,
+    shift: Annotated[
+        bool,
+        typer.Option("--shift", help="A shifted prompt mix: mostly adversarial safety and edge honesty."),
+    ] = False,
+    policy: Annotated[str | None, typer.Option(help="Policy artifact id or path (default: latest).")] = None,
+    grammar: Annotated[
+        bool, typer.Option("--grammar", help="Answer from the SFT grammar, no model.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the prompts, responses and users.")] = 0,
+) -> None:
+    """Write flagged production items from the sandbox world, for `tether feedback ingest`."""
+    from tether.sandbox.build import POLICY_KIND, check_sandbox_project
+    from tether.sandbox.feedback_stream import write_sandbox_stream
+
+    proj = open_project(project)
+    check_sandbox_project(proj)
+    resolved = None if grammar else resolve_artifact(proj, kind=POLICY_KIND, explicit=policy)
+    version = (
+        "sandbox-grammar"
+        if resolved is None
+        else resolved.record.id
+        if resolved.record
+        else resolved.path.name
+    )
+    with console.status(f"writing {n} flagged items"):
+        written = write_sandbox_stream(
+            out,
+            proj.spec.labeling,
+            n=n,
+            shift=shift,
+            seed=seed,
+            policy_dir=resolved.path if resolved else None,
+            model_version=version,
+        )
+    mix = "shifted" if shift else "in-distribution"
+    console.print(f"{written} flagged items ({mix} prompt mix) in {escape(str(out))}")
+
+
 def _print_health(pol: PolicyFigures, raters: RaterFigures) -> None:
     console.print(
         f"SFT policy on {pol.samples} samples: parse rate {pol.parse_rate:.3f}, "

@@ -7,6 +7,7 @@ overridden. The loop iterations that produced or used any node are listed with i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -118,9 +119,15 @@ def artifact_lineage(project: Project, artifact_id: str) -> LineageNode:
     return build_tree(artifact_id, records, runs, iterations)
 
 
-def lineage_signature(node: LineageNode) -> list[tuple[str, str]]:
-    """(kind, path) of every node, depth first: equal for two runs that made the same things the same way."""
-    out = [(node.kind, node.path)]
+RUN_SPECIFIC = ("run", "run_status", "reason")
+"""Details that name one run rather than what it made (a resumed run has another id)."""
+
+
+def lineage_signature(node: LineageNode) -> list[tuple[str, str, str]]:
+    """(kind, spec hash, details) of every node, depth first: equal when two loops made the same things
+    from the same inputs, whatever their run ids and directories."""
+    details = json.dumps({k: v for k, v in node.details.items() if k not in RUN_SPECIFIC}, sort_keys=True)
+    out = [(node.kind, node.spec_hash, details)]
     for child in node.children:
         out.extend(lineage_signature(child))
     return out

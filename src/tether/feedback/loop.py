@@ -55,6 +55,8 @@ class LoopConfig:
     """Reward-model training epochs over everything labeled so far."""
     rl_steps: int | None = None
     """RL steps per run (default: spec `rl.steps_per_run`)."""
+    rl_save_every: int | None = None
+    """Periodic RL checkpoints every N steps, where a killed loop resumes (default: RLConfig's)."""
     redteam_prompts: int = 200
     """Prompts the diagnosis's automated red-team search samples (0 turns the search off)."""
     redteam_top: int = 50

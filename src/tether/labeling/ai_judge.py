@@ -55,6 +55,10 @@ class JudgeUnavailable(TetherError):
     """The judge endpoint could not be reached or kept failing after all retries."""
 
 
+class JudgeUnreachable(JudgeUnavailable):
+    """Every attempt failed to connect: nothing is listening at the endpoint."""
+
+
 class JudgeReplyError(TetherError):
     """The judge model's reply could not be read as a verdict."""
 
@@ -205,7 +209,7 @@ def build_messages(
 # --- reading replies --------------------------------------------------------------------------
 
 
-def _json_objects(text: str) -> list[dict[str, Any]]:
+def json_objects(text: str) -> list[dict[str, Any]]:
     """Every JSON object embedded in ``text``, fenced blocks first, in order of appearance."""
     decoder = json.JSONDecoder()
     found: list[dict[str, Any]] = []
@@ -243,7 +247,7 @@ def parse_reply(text: str) -> JudgeReply:
     >>> parse_reply('Sure! ```json\\n{"choice": 2, "strength": 5, "rationale": "shorter"}\\n```')
     JudgeReply(choice='second', strength=3, rationale='shorter')
     """
-    for obj in _json_objects(text):
+    for obj in json_objects(text):
         choice = _shown_choice(obj.get("choice"))
         if choice is not None:
             rationale = obj.get("rationale")
@@ -332,33 +336,41 @@ class ChatJudge:
     ) -> AIVerdict:
         """Judge A against B in both orders; the verdict is in the caller's A/B order."""
         a_first = parse_reply(
-            self._complete(build_messages(self.spec, prompt, response_a, response_b, dimension))
+            self.complete(build_messages(self.spec, prompt, response_a, response_b, dimension))
         )
         b_first = parse_reply(
-            self._complete(build_messages(self.spec, prompt, response_b, response_a, dimension))
+            self.complete(build_messages(self.spec, prompt, response_b, response_a, dimension))
         )
         choice, strength, consistent = combine(a_first, b_first)
         rationale = _combined_rationale(choice, consistent, a_first, b_first)
         return AIVerdict(choice, strength, rationale, consistent, a_first, b_first)
 
-    def _complete(self, messages: list[dict[str, str]]) -> str:
-        """POST one chat completion, retrying transient failures with exponential backoff."""
+    def complete(self, messages: list[dict[str, str]]) -> str:
+        """POST one chat completion, retrying transient failures with exponential backoff.
+
+        Raises JudgeUnreachable when no attempt could connect, JudgeUnavailable when attempts
+        connected but kept failing, TetherInputError on a non-retryable 4xx."""
         cfg = self.config
         body = {"model": cfg.model, "messages": messages, "temperature": cfg.temperature}
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
         attempts = cfg.max_retries + 1
-        last_error, wait_floor = "", 0.0
+        last_error, wait_floor, connected = "", 0.0, False
         for attempt in range(attempts):
             if attempt:
                 self._sleep(max(cfg.backoff_s * 2 ** (attempt - 1), wait_floor))
             try:
                 response = self._client.post(cfg.url, json=body, headers=headers, timeout=cfg.timeout_s)
-            except httpx.TimeoutException as exc:
-                last_error, wait_floor = f"timed out after {cfg.timeout_s}s ({type(exc).__name__})", 0.0
-                continue
-            except httpx.TransportError as exc:
+            except httpx.ConnectError as exc:
                 last_error, wait_floor = f"{type(exc).__name__}: {exc}", 0.0
                 continue
+            except httpx.TimeoutException as exc:
+                last_error, wait_floor = f"timed out after {cfg.timeout_s}s ({type(exc).__name__})", 0.0
+                connected = connected or not isinstance(exc, httpx.ConnectTimeout)
+                continue
+            except httpx.TransportError as exc:
+                last_error, wait_floor, connected = f"{type(exc).__name__}: {exc}", 0.0, True
+                continue
+            connected = True
             status = response.status_code
             if status == 429 or status >= 500:
                 last_error = f"HTTP {status}: {_excerpt(response.text)}"
@@ -371,7 +383,8 @@ class ChatJudge:
                     "check --endpoint (the API base, usually ending in /v1), --model and the API key"
                 )
             return _completion_text(response)
-        raise JudgeUnavailable(
+        error = JudgeUnavailable if connected else JudgeUnreachable
+        raise error(
             f"judge endpoint {cfg.url} failed after {attempts} attempts; last error: {last_error}. "
             "Check that the server is running and reachable, then rerun."
         )

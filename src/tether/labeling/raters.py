@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 from tether.errors import TetherInputError
 from tether.project import Project
@@ -27,10 +28,25 @@ def tokens_match(token: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_token(token), stored_hash)
 
 
+ROLES = ("redteam",)
+"""Extra roles a rater may hold on top of labeling, kept in `profile["roles"]`."""
+
+
+def rater_roles(rater: RaterRecord) -> tuple[str, ...]:
+    """The extra roles a rater holds (e.g. "redteam": may submit red-team findings)."""
+    roles = rater.profile.get("roles", [])
+    return tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else ()
+
+
 def add_person(
-    project: Project, *, name: str, kind: str = "human", admin: bool = False
+    project: Project, *, name: str, kind: str = "human", admin: bool = False, roles: Sequence[str] = ()
 ) -> tuple[RaterRecord, str]:
     """Add a rater (or an admin) and return the sign-in token, which is never stored in clear."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise TetherInputError(f"unknown role(s) {', '.join(unknown)}; roles are: {', '.join(ROLES)}")
+    if admin and roles:
+        raise TetherInputError("an admin account holds no rater roles; add a separate rater account")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     with project.store.session() as session:
         rater = add_rater(
@@ -41,6 +57,7 @@ def add_person(
             spec_hash=project.spec_hash,
             is_admin=admin,
             token_hash=hash_token(token),
+            profile={"roles": sorted(set(roles))} if roles else None,
         )
     return rater, token
 

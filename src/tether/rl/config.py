@@ -83,6 +83,10 @@ class RLConfig:
     """Prompts the SFT policy answers at step 0 for the monitors' baseline and score normalization."""
     value_init: ValueInit = "reward_model"
     """Critic init: the reward model's backbone and head (classic recipe) or the SFT policy's backbone."""
+    eval_every: int = 0
+    """Run the quick behavioral suite every this many steps and log its mean as eval/score (0: off)."""
+    eval_suite: str | None = None
+    """The suite (file stem) the quick eval runs; None runs every suite."""
     episodes_per_step: int = field(init=False, default=0)
     """Derived: batch_size x samples_per_prompt responses per step."""
     minibatch_size: int = field(init=False, default=0)
@@ -150,6 +154,8 @@ def _problems(cfg: RLConfig) -> list[str]:
         for n in ("gamma", "lam")
         if not 0 <= getattr(cfg, n) <= 1
     ]
+    if cfg.eval_every < 0:
+        out.append(f"eval_every must be >= 0 (0 turns the quick eval off), got {cfg.eval_every}")
     if cfg.sample_every < 1 or cfg.save_every < 0 or cfg.baseline_prompts < 2 or cfg.kl_horizon < 1:
         out.append("sample_every and kl_horizon must be >= 1, save_every >= 0 and baseline_prompts >= 2")
     return out

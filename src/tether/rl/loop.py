@@ -2,9 +2,10 @@
 
 Each step, in order: (1)-(8) the algorithm's step at the current β (`tether.rl.ppo`, `tether.rl.rloo`)
 (9) KL control: update β, add the step's KL to the running KL, check the budget (10) the learning-rate
-schedule (11) monitors: the KL spike detector and the monitor suite, alerts to every sink (12) logs:
-metrics.jsonl and trackers, samples.jsonl every `sample_every` steps (13) stop when the budget says so
-or a critical alert fired (14) a periodic checkpoint every `save_every` steps.
+schedule, and every `eval_every` steps the quick behavioral suite (eval/score) (11) monitors: the KL spike
+detector and the monitor suite, alerts to every sink (12) logs: metrics.jsonl and trackers, samples.jsonl
+every `sample_every` steps (13) stop when the budget says so or a critical alert fired (14) a periodic
+checkpoint every `save_every` steps.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from tether.rl.state import LoopState
 StepCallback = Callable[[int, int, dict[str, float]], None]
 """on_step(step, total_steps, metrics), after each step's metrics are logged."""
 SaveFn = Callable[[LoopState], object]
+EvalFn = Callable[[int], dict[str, float]]
+"""evaluate(step) -> metrics such as eval/score, from graders independent of the reward model."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class LoopIO:
     alert_sinks: Sequence[AlertSink]
     save: SaveFn
     on_step: StepCallback | None = None
+    evaluate: EvalFn | None = None
+    """The quick behavioral suite (`tether.evals.quick`), run every `cfg.eval_every` steps."""
 
 
 def run_loop(
@@ -77,6 +82,8 @@ def run_loop(
             "policy/lr": float(state.scheduler.get_last_lr()[0]),
             "time/step_s": time.perf_counter() - start,
         }
+        if io.evaluate is not None and cfg.eval_every and (step + 1) % cfg.eval_every == 0:
+            metrics |= io.evaluate(step)
         # (11) monitors
         alerts = observe(state, io.alert_sinks, step, metrics, out.experience)
         # (12) logs

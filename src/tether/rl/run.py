@@ -57,6 +57,7 @@ from tether.rl.prompts import PromptItem
 from tether.store import ArtifactRecord, create_run, finish_run, register_artifact
 
 if TYPE_CHECKING:
+    from tether.evals.plan import SuitePlan
     from tether.project import Project
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class RunPlan:
     sandbox: bool
     resume: LoadedCheckpoint | None = None
     resume_artifact: str | None = None
+    quick_eval: list[SuitePlan] | None = None
+    """The quick behavioral suite run every `cfg.eval_every` steps (None when off)."""
 
 
 def resume_config(project: Project, resume_from: str, overrides: dict[str, Any] | None = None) -> RLConfig:
@@ -140,7 +143,12 @@ def plan_run(
         rm = rm_default
     gate = check_gate(project, rm, force=force)
     prompts, sandbox = pool_prompts(project), is_sandbox(project)
-    return RunPlan(cfg, project.spec_hash, sft, rm, gate, prompts, sandbox, resume, resume_id)
+    quick = None
+    if cfg.eval_every:
+        from tether.evals.quick import plan_quick_eval
+
+        quick = plan_quick_eval(project, suite=cfg.eval_suite, sandbox=sandbox)
+    return RunPlan(cfg, project.spec_hash, sft, rm, gate, prompts, sandbox, resume, resume_id, quick)
 
 
 def _check_resumable(resume: LoadedCheckpoint, cfg: RLConfig) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -19,7 +19,7 @@ from tether.rl.algorithm import StepContext, make_algorithm
 from tether.rl.checkpoint import save_checkpoint
 from tether.rl.experience import ScoreProcessing
 from tether.rl.kl_control import KLSpikeDetector
-from tether.rl.loop import LoopIO, LoopOutcome, run_loop
+from tether.rl.loop import EvalFn, LoopIO, LoopOutcome, run_loop
 from tether.rl.models import RLModels, build_models
 from tether.rl.prompts import PromptItem, PromptSampler, baseline_prompts
 from tether.rl.rollout import HFGenerateRollout
@@ -142,5 +142,19 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
         return out
 
     # (5) the loop, then the final checkpoint
-    outcome = run_loop(ctx, make_algorithm(cfg.algo), state, kl_budget(project), replace(io, save=save))
+    evaluate = quick_eval(plan, policy, models.tokenizer)
+    outcome = run_loop(
+        ctx, make_algorithm(cfg.algo), state, kl_budget(project), replace(io, save=save, evaluate=evaluate)
+    )
     return outcome, save(state, outcome)
+
+
+def quick_eval(plan: RunPlan, policy: Any, tokenizer: PreTrainedTokenizerBase) -> EvalFn | None:
+    """The quick behavioral suite on the live policy, sampled like the rollouts (same length, temperature)."""
+    if plan.quick_eval is None:
+        return None
+    from tether.evals.quick import QuickEval
+    from tether.evals.sampling import PolicySampler, SamplingConfig
+
+    sampling = SamplingConfig(max_new_tokens=plan.cfg.max_new_tokens, temperature=plan.cfg.temperature)
+    return QuickEval(plan.quick_eval, PolicySampler(policy, tokenizer, sampling))

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tether.errors import TetherInputError
 from tether.labeling import raters as rater_ops
+from tether.store.grading import grading_summary
 from tether.store.raters import RaterRecord
 from tether.store.tasks import progress_by_cell
 from tether.web.deps import Db, PageRater, State, check_csrf, refuse_nul, require_admin
@@ -54,6 +55,7 @@ def _dashboard_view(
         progress=_bars([(f"{d} / {s}", done / total if total else 0.0) for d, s, done, total in cells]),
         report=report,
         alpha=_bars([(d, a if a is not None else 0.0) for d, a in alpha.items()]),
+        grading=grading_summary(session, project_id=state.project.project_id, by_origin=True),
         error=error,
     )
 

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tether import __version__
 from tether.labeling.context import LabelingContext, project_labeling_context
 from tether.project import Project
-from tether.web import admin, api, pages
+from tether.web import admin, api, feedback_api, grading, pages, redteam
 from tether.web.deps import SqliteTurns, WebState, header_token, rater_for_token
 
 MAX_BODY = 64 * 1024
@@ -90,6 +90,9 @@ def create_app(project: Project, ctx: LabelingContext, *, secure_cookies: bool =
     app.include_router(api.router)  # first: routes are matched in order, and the API is the hot path
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(grading.router)
+    app.include_router(redteam.router)
+    app.include_router(feedback_api.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -21,7 +21,7 @@ from fastapi import Depends, HTTPException, Request
 
 from tether.errors import TetherInputError
 from tether.labeling.context import LabelingContext
-from tether.labeling.raters import hash_token
+from tether.labeling.raters import hash_token, rater_roles
 from tether.project import Project
 from tether.store import DbSession
 from tether.store.raters import RaterRecord, find_rater_by_token, get_rater
@@ -196,4 +196,14 @@ def require_admin(rater: RaterRecord) -> RaterRecord:
 def require_rater(rater: RaterRecord) -> RaterRecord:
     if rater.is_admin:
         raise HTTPException(status_code=403, detail="admin accounts do not label")
+    return rater
+
+
+def require_role(rater: RaterRecord, role: str) -> RaterRecord:
+    """A rater holding `role` (see `labeling.raters.ROLES`) and not excluded; 403 otherwise."""
+    require_rater(rater)
+    if role not in rater_roles(rater):
+        raise HTTPException(status_code=403, detail=f"this needs the '{role}' role; ask a project admin")
+    if rater.status == "excluded":
+        raise HTTPException(status_code=403, detail="your account is excluded; contact the project admin")
     return rater

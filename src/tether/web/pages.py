@@ -85,6 +85,8 @@ def _rate_view(
     request: Request, rater: RaterRecord, session: Db, state: State, error: str | None = None, draft: str = ""
 ) -> Response:
     """The rater's next item; `error` and `draft` come from a refused submission, never the URL."""
+    from tether.web.grading import rater_links  # imported here: the grading module imports `render`
+
     if rater.is_admin:
         return RedirectResponse("/admin", status_code=303)
     item = next_item(session, state.ctx, rater)
@@ -92,6 +94,7 @@ def _rate_view(
         "rater": rater,
         "today": _today(session, rater.id),
         "min_chars": state.ctx.policy.min_rationale_chars,
+        "links": rater_links(session, state.project, rater),
     }
     if item is None:
         return render(request, "empty.html", **common)

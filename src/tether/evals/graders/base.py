@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from tether.errors import TetherInputError
+from tether.errors import TetherError, TetherInputError
 
 if TYPE_CHECKING:
     from tether.evals.suite import Case, Suite
@@ -73,6 +73,13 @@ class GraderContext:
     spec: Spec
     project: Project | None = None
     """The project, for graders that use the store (human rubric grading) or the sandbox world."""
+
+
+class GraderUnavailable(TetherError):
+    """A grader cannot grade anything more (e.g. its judge endpoint is unreachable).
+
+    Raised from `Grader.grade` instead of returning errors; the eval run saves the results it has,
+    then stops with this message."""
 
 
 class Grader(Protocol):

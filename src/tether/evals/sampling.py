@@ -1,0 +1,178 @@
+"""Sampling a policy on suite prompts: several seeded samples per prompt, batched, repeatable.
+
+A policy is any Hugging Face causal-LM directory with safetensors weights: the SFT policy
+(``models/sft-seed0``) or an RL checkpoint (``.tether/rl/<run>/step-000200``), which is one too.
+
+Every (prompt, sample k) has its own random stream, seeded from ``seed + k`` and the prompt text,
+so a response never depends on which other prompts share its batch: the quick suite (a prefix),
+one suite alone and the full run all give a case the same samples, and two checkpoints answer
+a case with the same random numbers (common random numbers make paired comparisons tighter).
+Sampling is exact ancestral sampling at ``temperature`` through the Gumbel-max trick: greedy
+`generate` over logits / T plus Gumbel noise from each row's own generator. The global torch
+random state is never touched, which keeps an RL run that evaluates itself every K steps exactly
+resumable.
+
+    sampler = PolicySampler.load(Path("models/sft-seed0"))
+    responses = sampler.sample(["what is 2 plus 2 ?"], samples=3)   # [[r0, r1, r2]]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from tether.errors import TetherInputError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+BatchCallback = Callable[[int], None]
+"""on_batch(n_responses_done_in_this_batch), for progress bars."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How responses are sampled from the policy under evaluation."""
+
+    max_new_tokens: int = 64
+    """Longest response in tokens."""
+    temperature: float = 1.0
+    """Sampling temperature; 1 samples the policy's own distribution (top-k and top-p off)."""
+    batch_size: int = 64
+    """Prompts per `generate` call."""
+    seed: int = 0
+    """Sample k of every prompt uses seed + k (hashed with the prompt text: see `row_seed`)."""
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1 or self.batch_size < 1 or not self.temperature > 0:
+            raise TetherInputError(
+                "sampling: max_new_tokens and batch_size must be >= 1 and temperature > 0, got "
+                f"{self.max_new_tokens}, {self.batch_size}, {self.temperature}"
+            )
+
+    def seeds(self, samples: int) -> list[int]:
+        """The seed of each sample index."""
+        return [self.seed + k for k in range(samples)]
+
+
+@dataclass
+class PolicySampler:
+    """A loaded policy that samples responses for evaluation."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    config: SamplingConfig = field(default_factory=SamplingConfig)
+
+    @classmethod
+    def load(
+        cls, path: Path, config: SamplingConfig | None = None, *, device: str | None = None
+    ) -> PolicySampler:
+        """Load a policy directory (safetensors only) onto `device` (default: CUDA when available)."""
+        import torch
+
+        from tether.hf import load_causal_lm
+
+        model, tokenizer = load_causal_lm(path)
+        target = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return cls(model.to(target), tokenizer, config or SamplingConfig())  # type: ignore[arg-type]
+
+    def sample(
+        self, prompts: Sequence[str], *, samples: int, on_batch: BatchCallback | None = None
+    ) -> list[list[str]]:
+        """``samples`` responses per prompt: out[i][k] is sample k of prompts[i]."""
+        if samples < 1:
+            raise TetherInputError(f"samples must be at least 1, got {samples}")
+        out: list[list[str]] = [[] for _ in prompts]
+        for seed in self.config.seeds(samples):
+            for index, text in enumerate(self.sample_once(prompts, seed=seed, on_batch=on_batch)):
+                out[index].append(text)
+        return out
+
+    def sample_once(
+        self, prompts: Sequence[str], *, seed: int, on_batch: BatchCallback | None = None
+    ) -> list[str]:
+        """One response per prompt, batch by batch; prompt i's random stream is row_seed(seed, prompts[i])."""
+        texts: list[str] = []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for start in range(0, len(prompts), self.config.batch_size):
+                chunk = list(prompts[start : start + self.config.batch_size])
+                texts.extend(self._generate(chunk, [row_seed(seed, p) for p in chunk]))
+                if on_batch is not None:
+                    on_batch(len(chunk))
+        finally:
+            self.model.train(was_training)
+        return texts
+
+    def _generate(self, prompts: list[str], seeds: list[int]) -> list[str]:
+        import torch
+        from transformers import GenerationConfig, GenerationMixin, LogitsProcessorList
+
+        from tether.rl.rollout import left_padded, response_mask_upto_eos
+        from tether.sandbox.policy import context_length, prompt_ids
+
+        tok = self.tokenizer
+        eos = int(tok.eos_token_id)
+        pad = int(tok.pad_token_id if tok.pad_token_id is not None else eos)
+        device = next(self.model.parameters()).device
+        ids, mask = left_padded(prompt_ids(tok, prompts), pad)  # (B, P), (B, P)
+        room = max(1, min(self.config.max_new_tokens, context_length(self.model) - ids.shape[1]))
+        # A fresh config, not the model's own: no top-k/top-p or penalties from a checkpoint's defaults.
+        generation = GenerationConfig(
+            do_sample=False, max_new_tokens=room, pad_token_id=pad, eos_token_id=eos
+        )
+        noise = GumbelNoise(seeds, self.config.temperature, device)
+        with torch.no_grad():
+            out = cast(GenerationMixin, self.model).generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                generation_config=generation,
+                logits_processor=LogitsProcessorList([noise]),
+            )  # (B, P + R)
+        response = out[:, ids.shape[1] :]  # (B, R)
+        keep, _ = response_mask_upto_eos(response, eos)  # (B, R)
+        return [
+            " ".join(str(tok.decode(row[m.bool()].tolist(), skip_special_tokens=True)).split())
+            for row, m in zip(response, keep, strict=True)
+        ]
+
+
+def row_seed(seed: int, prompt: str) -> int:
+    """The seed of one prompt's random stream: a stable hash of the sample seed and the prompt text."""
+    digest = hashlib.blake2b(f"{seed}\x1f{prompt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1  # torch seeds are signed 64-bit
+
+
+class GumbelNoise:
+    """A logits processor that turns greedy decoding into sampling at ``temperature``, row by row.
+
+    argmax(logits / T + G) with G ~ Gumbel(0, 1) i.i.d. is distributed as softmax(logits / T)
+    (the Gumbel-max trick); each row draws its noise from its own generator."""
+
+    def __init__(self, seeds: Sequence[int], temperature: float, device: torch.device) -> None:
+        import torch
+
+        self.temperature = temperature
+        self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        vocab = scores.shape[-1]
+        uniform = torch.stack(
+            [torch.rand(vocab, generator=g, device=scores.device) for g in self.generators]
+        )  # (B, V)
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0 - 1e-7)))  # (B, V)
+        return scores.float() / self.temperature + gumbel
+
+
+def sample_policy(
+    path: Path, prompts: Sequence[str], *, samples: int, config: SamplingConfig | None = None
+) -> list[list[str]]:
+    """Load the policy at ``path`` and sample it; out[i][k] is sample k (seed + k) of prompts[i]."""
+    return PolicySampler.load(path, config).sample(prompts, samples=samples)

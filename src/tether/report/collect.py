@@ -1,0 +1,163 @@
+"""Gather everything the report shows: iterations, spec versions and alerts from the store, and
+each RL run's metrics.jsonl from disk.
+
+    from tether.project import Project
+    from tether.report import collect
+    data = collect(Project.open(Path("my-project")))
+
+Nothing here fails on a partial loop: a step that did not run, a metrics file that was deleted
+or a spec version missing from the store each become a note in the section concerned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tether.project import Project
+from tether.report.curves import Metrics, parse_metrics, rl_section
+from tether.report.model import Alert, IterationReport, NotRun, ReportData, RLSection
+from tether.report.sections import (
+    alert,
+    diagnosis,
+    eval_section,
+    gate_section,
+    label_section,
+    mapping,
+    merge_alerts,
+    not_run,
+    records,
+    reward_section,
+    skipped,
+    spec_section,
+)
+from tether.store import AlertRecord, list_alerts, list_spec_versions
+from tether.store.iterations import IterationRecord, list_iterations
+
+
+def collect(project: Project, *, now: datetime | None = None) -> ReportData:
+    """Every loop iteration of the project, oldest first, shaped for the report."""
+    with project.store.session() as session:
+        iterations = list_iterations(session, project_id=project.project_id)
+        contents = {
+            v.spec_hash: v.content for v in list_spec_versions(session, project_id=project.project_id)
+        }
+        stored = {
+            run_id: list_alerts(session, run_id=run_id)
+            for run_id in (_run_id(it) for it in iterations)
+            if run_id is not None
+        }
+    reports = []
+    for i, record in enumerate(iterations):
+        previous_hash = iterations[i - 1].spec_hash if i else None
+        reports.append(iteration_report(project, record, previous_hash, contents, stored))
+    return ReportData(
+        project=project.config.name,
+        spec_name=project.spec.name,
+        spec_version=project.spec.version,
+        spec_hash=project.spec_hash,
+        generated_at=now or datetime.now(UTC),
+        iterations=tuple(reports),
+    )
+
+
+def _run_id(record: IterationRecord) -> str | None:
+    run_id = mapping(record.results.get("rl")).get("run_id")
+    return str(run_id) if run_id else None
+
+
+def iteration_report(
+    project: Project,
+    record: IterationRecord,
+    previous_hash: str | None,
+    contents: Mapping[str, Mapping[str, Any]],
+    stored_alerts: Mapping[str, Sequence[AlertRecord]],
+) -> IterationReport:
+    label, reward, gate, rl, evals = (
+        step_input(record, s) for s in ("label", "reward", "gate", "rl", "evals")
+    )
+    recorded = [] if isinstance(rl, NotRun) else [alert(a) for a in records(rl.get("alerts"))]
+    run_id = _run_id(record)
+    stored = [_alert(a) for a in stored_alerts.get(run_id, ())] if run_id else []
+    diagnose = step_input(record, "diagnose")
+    return IterationReport(
+        number=record.number,
+        status=record.status,
+        last_step=record.step,
+        reason_stopped=record.reason_stopped,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        spec=spec_section(record.spec_hash, previous_hash, contents),
+        label=label if isinstance(label, NotRun) else label_section(label),
+        reward=reward if isinstance(reward, NotRun) else reward_section(reward),
+        gate=gate if isinstance(gate, NotRun) else gate_section(gate, contents.get(record.spec_hash)),
+        rl=rl if isinstance(rl, NotRun) else _rl(project, rl),
+        evals=evals if isinstance(evals, NotRun) else eval_section(evals),
+        diagnosis=diagnosis(
+            record.diagnosis, None if isinstance(diagnose, NotRun) else diagnose, record.focus
+        ),
+        alerts=merge_alerts(recorded, stored),
+    )
+
+
+LABEL_STEPS = ("plan", "collect")
+"""`tether loop` labels in two steps: plan a batch, then collect its labels and export them."""
+
+
+def step_input(record: IterationRecord, step: str) -> dict[str, Any] | NotRun:
+    """The results a section is made from, or why there are none.
+
+    Labeling figures are results["label"], or the plan's overlaid with the collection's (the
+    collection's are the labels actually received; the plan's alone mean labels are still awaited).
+    """
+    results = record.results
+    if step == "label" and "label" not in results and any(s in results for s in LABEL_STEPS):
+        plan, collect = mapping(results.get("plan")), results.get("collect")
+        if _skipped(collect):
+            return skipped(record.reason_stopped)
+        return {**plan, **mapping(collect), "collected": isinstance(collect, Mapping)}
+    value = results.get(step)
+    if _skipped(value):
+        return skipped(record.reason_stopped)
+    if isinstance(value, Mapping):
+        return mapping(value)
+    return not_run(status=record.status, last_step=record.step, reason_stopped=record.reason_stopped)
+
+
+def _skipped(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("skipped") is True
+
+
+def _alert(record: AlertRecord) -> Alert:
+    return alert(
+        {
+            "monitor": record.monitor,
+            "severity": record.severity,
+            "step": record.step,
+            "condition": record.condition,
+            "message": record.message,
+        }
+    )
+
+
+def _rl(project: Project, data: Mapping[str, Any]) -> RLSection:
+    stored = data.get("metrics")
+    if not stored:
+        return rl_section(data, {}, "the run recorded no metrics file")
+    metrics, note = read_metrics(project.resolve(str(stored)))
+    return rl_section(data, metrics, note)
+
+
+def read_metrics(path: Path) -> tuple[Metrics, str | None]:
+    """A run's metrics.jsonl, and a note when it is missing or has unreadable lines."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            metrics, bad = parse_metrics(handle)
+    except FileNotFoundError:
+        return {}, f"metrics file {path} is missing"
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, f"metrics file {path} could not be read: {exc}"
+    note = f"{bad} unreadable line{'s' if bad != 1 else ''} in {path} skipped" if bad else None
+    return metrics, note
