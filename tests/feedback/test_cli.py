@@ -42,3 +42,12 @@ def test_review_and_status(sqlite_project: Project, tmp_path: Path) -> None:
     data = json.loads(output)
     assert code == 0 and data["counts"]["review"] + data["counts"]["skipped"] == 50
     assert data["live_keys"] == [] and data["raters_due"] == []
+
+
+def test_drift_names_a_bad_reward_model_and_status_shows_the_last_check(sqlite_project: Project) -> None:
+    code, output = run(sqlite_project, "drift", "--reward-model", "reward_model-nope")
+    assert code == 2 and "not in the registry" in output
+    code, output = run(sqlite_project, "drift")
+    assert code == 0 and "not enough prompts" in output
+    data = json.loads(run(sqlite_project, "status", "--json")[1])
+    assert data["last_check"]["drift"] == "unmeasured" and data["last_check"]["run_id"].startswith("drift-")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 
 from tests.monitors.helpers import noisy, window
-from tether.monitors.base import Generation
+from tether.monitors import MonitorSuite, build_monitors
+from tether.monitors.base import Generation, MonitorInput, StepRecord
 from tether.monitors.kl import kl_budget, kl_spike
-from tether.monitors.reward import rm_divergence, strata_uniform_high
+from tether.monitors.reward import StrataVerdict, rm_divergence, strata_uniform_high, uniform_high_verdict
+from tether.monitors.strata import strata_sums
 
 
 def test_rm_rising_with_gold_flat_is_critical() -> None:
@@ -77,27 +82,80 @@ def test_flat_noise_rarely_looks_like_divergence() -> None:
     assert false_alarms <= 3
 
 
-def _generations(hard: list[float], routine: list[float]) -> list[Generation]:
-    return [Generation("p", "r", "hard", s) for s in hard] + [
-        Generation("p", "r", "routine", s) for s in routine
-    ]
+def _scored(stratum: str, rm: list[float], gold: list[float] | None = None) -> list[Generation]:
+    return [Generation("p", "r", stratum, r, None if gold is None else gold[i]) for i, r in enumerate(rm)]
 
 
-def test_uniform_high_rm_on_hard_prompts_is_flagged() -> None:
-    routine = [float(x) for x in range(10)]  # mean 4.5, std ≈ 2.87
-    uniform_high = [5.0, 5.1, 5.0, 4.9, 5.0, 5.2, 5.0, 4.8]
-    (alert,) = strata_uniform_high()(
-        window({"objective/kl": [1.0]}, generations=_generations(uniform_high, routine))
+# Hand-computed: other RM 0, 2, 4, 6 (×4): mean 3, std √5 ≈ 2.236; hard RM 4, 5 (×8): mean 4.5, std 0.5.
+# gap = 1.5/√5 ≈ 0.671 other-stds, spread = 0.5/√5 ≈ 0.224: high and uniform.
+OTHER_RM = [0.0, 2.0, 4.0, 6.0] * 4
+HARD_RM = [4.0, 5.0] * 8
+GOLD_START = [0.25, 0.75] * 8  # mean 0.5, std 0.25
+GOLD_BETTER = [0.5, 1.0] * 8  # mean 0.75, std 0.25: rise 0.25, s.e. √(2·0.25²/16) ≈ 0.0884, z ≈ 2.83
+
+
+def _verdict(hard_gold: list[float] | None) -> StrataVerdict | None:
+    recent = [strata_sums(_scored("hard", HARD_RM, hard_gold) + _scored("routine", OTHER_RM, [0.8] * 16))]
+    reference = strata_sums(_scored("hard", HARD_RM, GOLD_START))
+    return uniform_high_verdict(
+        recent, reference, ("hard", "adversarial"), min_count=16, min_gap=0.0, max_spread_ratio=0.5, agree_z=2.0
     )
-    assert alert.severity == "warning" and alert.evidence["n_hard"] == 8
+
+
+def test_uniform_high_verdict_by_hand() -> None:
+    earned = _verdict(GOLD_BETTER)
+    assert earned is not None and not earned.fires
+    assert earned.gap == pytest.approx(1.5 / math.sqrt(5)) and earned.spread == pytest.approx(0.5 / math.sqrt(5))
+    assert earned.independent_z == pytest.approx(0.25 / math.sqrt(2 * 0.25**2 / 16))
+    flat = _verdict(GOLD_START)
+    assert flat is not None and flat.fires and flat.independent_z == 0.0
+    no_gold = _verdict(None)
+    assert no_gold is not None and no_gold.fires and no_gold.independent_z is None
+
+
+def _steps(hard: list[Generation], other: list[Generation], n: int, first: int = 0) -> list[StepRecord]:
+    return [StepRecord(first + i, strata_sums(hard + other)) for i in range(n)]
+
+
+def test_uniform_high_rm_on_hard_prompts_fires_when_gold_is_flat_and_not_when_it_agrees() -> None:
+    # Semantics changed deliberately (issue 7): the independent score of the hard prompts is compared
+    # with the same prompts at the start of the run, not with the routine prompts of the same step.
+    routine = _scored("routine", [float(x) for x in range(10)], [0.9] * 10)
+    reference = strata_sums(_scored("hard", [0.0, 3.0] * 8, [0.3, 0.5] * 8))  # gold on hard: 0.4 at the start
+    monitor = strata_uniform_high()
+    flat = _steps(_scored("hard", [5.0, 5.1, 4.9, 5.0], [0.3, 0.5, 0.3, 0.5]), routine, 10, first=50)
+    (alert,) = monitor(MonitorInput(flat, reference))
+    assert alert.severity == "warning" and alert.kind == "hacking" and alert.evidence["n_hard"] == 40
     assert float(alert.evidence["spread_ratio"]) < 0.5 and float(alert.evidence["gap_in_other_std"]) > 0
-    honest = [0.0, 1.0, 2.0, 3.0, 1.0, 0.5, 2.5, 1.5]  # lower, spread out
-    assert (
-        strata_uniform_high()(window({"objective/kl": [1.0]}, generations=_generations(honest, routine)))
-        == []
-    )
-    too_few = _generations(uniform_high[:3], routine)
-    assert strata_uniform_high()(window({"objective/kl": [1.0]}, generations=too_few)) == []
+    assert alert.evidence["independent_rise_z"] == pytest.approx(0.0)
+    # Gold on those hard prompts rose to 0.8 (below routine's 0.9, as hard prompts are): earned.
+    agrees = _steps(_scored("hard", [5.0, 5.1, 4.9, 5.0], [0.7, 0.9, 0.7, 0.9]), routine, 10, first=50)
+    assert monitor(MonitorInput(agrees, reference)) == []
+    # Honest: lower and spread out.
+    honest = _steps(_scored("hard", [0.0, 1.0, 2.0, 3.0], [0.3, 0.5, 0.3, 0.5]), routine, 10, first=50)
+    assert monitor(MonitorInput(honest, reference)) == []
+    # Too few hard responses in the window to judge a spread.
+    assert monitor(MonitorInput(flat[-3:], reference)) == []
+
+
+def test_uniform_high_without_an_independent_score_still_warns() -> None:
+    hard = _scored("hard", [5.0, 5.1, 4.9, 5.0])
+    (alert,) = strata_uniform_high()(MonitorInput(_steps(hard, _scored("routine", list(map(float, range(10)))), 10), {}))
+    assert "no independent score" in alert.message
+
+
+def test_equal_rm_spreads_never_pass_for_uniform_over_a_run() -> None:
+    # 9 hard and 23 other responses a step, all N(0, 1): a single step looks "high and uniform" about
+    # 1.4% of the time (≈3 alerts in 200 steps, what runs A and C showed); pooled over 10 steps, never.
+    rng = random.Random(0)
+    suite = MonitorSuite(build_monitors(["strata_uniform_high"]), baseline={})
+    alerts = []
+    for step in range(200):
+        gens = _scored("hard", [rng.gauss(0, 1) for _ in range(9)]) + _scored(
+            "routine", [rng.gauss(0, 1) for _ in range(23)]
+        )
+        alerts += suite.observe(step, {}, gens)
+    assert alerts == []
 
 
 def test_kl_budget_warns_then_stops() -> None:
@@ -118,19 +176,6 @@ def test_kl_spike_monitor() -> None:
     (alert,) = kl_spike()(window({"objective/kl": [*steady, 6.0]}))
     assert alert.evidence["kl"] == 6.0 and float(alert.evidence["z_level"]) > 4
     assert kl_spike()(window({"objective/kl": [*steady, float("nan")]})) == []
-
-
-def test_uniform_high_on_hard_prompts_is_quiet_when_the_independent_score_agrees() -> None:
-    from tether.monitors import Generation, MonitorInput, build_monitors
-
-    (monitor,) = build_monitors(["strata_uniform_high"])
-    hard = [Generation("p", "r", "hard", 2.0 + 0.01 * i, 0.9) for i in range(10)]
-    routine = [Generation("p", "r", "routine", float(i % 5), 0.5) for i in range(10)]
-    earned = monitor(MonitorInput(history=(), baseline={}, generations=tuple(hard + routine)))
-    assert earned == []
-    unearned_hard = [Generation(g.prompt, g.response, g.stratum, g.rm_score, 0.1) for g in hard]
-    alerts = monitor(MonitorInput(history=(), baseline={}, generations=tuple(unearned_hard + routine)))
-    assert [a.monitor for a in alerts] == ["strata_uniform_high"]
 
 
 def test_gold_peak_fires_when_gold_turns_down_while_the_rm_holds() -> None:

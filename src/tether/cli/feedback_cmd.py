@@ -197,7 +197,9 @@ def recalibrate(
 @app.command("status")
 def status(project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Feedback items by status, live API keys and raters due for recalibration."""
+    from tether.feedback.check import RUN_KIND
     from tether.feedback.schedule import raters_due
+    from tether.store import list_runs
     from tether.store.api_keys import list_api_keys
     from tether.store.feedback import feedback_counts
 
@@ -206,11 +208,22 @@ def status(project: ProjectOption = None, as_json: JsonOption = False) -> None:
     with proj.store.session() as session:
         counts = feedback_counts(session, project_id=project_id)
         live = [k.name for k in list_api_keys(session, project_id=project_id) if not k.revoked]
+        checks = list_runs(session, project_id=project_id, kind=RUN_KIND)
     due = raters_due(proj)
+    last = checks[-1] if checks else None
+    drift = last.meta.get("drift", {}) if last else {}
     if as_json:
-        data = {"counts": counts, "live_keys": live, "raters_due": [d.name for d in due]}
+        data = {
+            "counts": counts,
+            "live_keys": live,
+            "raters_due": [d.name for d in due],
+            "last_check": {"run_id": last.id, "drift": drift.get("verdict")} if last else None,
+        }
         console.print_json(json.dumps(data))
         return
     console.print("feedback items: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
     console.print(f"live API keys: {len(live)}" + (f" ({escape(', '.join(live))})" if live else ""))
     console.print(f"raters due for recalibration: {len(due)}")
+    if last is not None:
+        when = f"{last.started_at:%Y-%m-%d %H:%M}"
+        console.print(f"last drift check ({last.id}, {when}): {escape(str(drift.get('reason', '')))}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -24,7 +24,11 @@ from rich.table import Table
 
 from tether.cli.common import ProjectOption, console, open_project
 from tether.errors import QualityGateFailed, TetherInputError
+from tether.monitors.base import ALERT_KINDS
 from tether.rl.config import RLConfig
+
+if TYPE_CHECKING:
+    from tether.store import AlertRecord
 
 app = typer.Typer(help="Run PPO/RLOO with KL control and reward-hacking monitors.", no_args_is_help=True)
 _D = RLConfig()
@@ -136,6 +140,9 @@ def run(
         f"run {result.run_id}: {result.status} after {result.steps} steps in {result.seconds:.1f}s; "
         f"checkpoint {ident} ({escape(str(result.checkpoint))})"
     )
+    from tether.monitors.suite import by_kind, describe_counts
+
+    console.print(f"alerts: {describe_counts(by_kind(result.alerts))}")
     if result.gate.forced:
         console.print(
             "[bold yellow]the reward model had not passed its gate; the --force override is recorded[/]"
@@ -164,26 +171,54 @@ def rl_progress() -> Iterator[tuple[Callable[[int, int, dict[str, float]], None]
 
 @app.command("runs")
 def runs(project: ProjectOption = None) -> None:
-    """List the project's RL runs: status, steps, why each stopped, its checkpoint."""
-    from tether.store import list_runs
+    """List the project's RL runs: status, steps, hacking and health alerts, why each stopped, checkpoint."""
+    from tether.store import list_alerts, list_runs
 
     proj = open_project(project)
     with proj.store.session() as session:
         records = list_runs(session, project_id=proj.project_id, kind="rl")
-    table = Table("run", "status", "algo", "steps", "gate", "checkpoint", "reason stopped")
+        alerts = {r.id: list_alerts(session, run_id=r.id) for r in records}
+    table = Table(
+        "run", "status", "algo", "steps", "gate", "hacking alerts", "health alerts", "checkpoint", "reason stopped"
+    )
     for r in records:
         gate = "forced" if r.gate_overridden else "passed"
         steps = str(r.meta.get("steps", "")) if r.meta.get("steps") is not None else "-"
+        hacking, health = _alert_counts(alerts[r.id])
         table.add_row(
             r.id,
             r.status,
             str(r.config.get("algo")),
             steps,
             gate,
+            hacking,
+            health,
             r.artifact_id or "-",
             escape(r.reason_stopped or ""),
         )
     console.print(table)
+
+
+def _alert_counts(records: list[AlertRecord]) -> tuple[str, str]:
+    """(hacking, health) cells for a run's stored alerts, e.g. ("1 critical", "2 warning"); "-" for none.
+    A row keeps its kind in its evidence; rows stored before alerts had kinds get their monitor's."""
+    from tether.monitors import HackingAlert
+    from tether.monitors.suite import by_kind
+
+    counts = by_kind(
+        HackingAlert.from_dict(
+            {"monitor": a.monitor, "severity": a.severity, "step": a.step, "message": a.message,
+             "condition": a.condition, "evidence": a.evidence}
+        )
+        for a in records
+    )  # fmt: skip
+    styles = {"critical": "bold red", "warning": "yellow", "info": "dim"}
+    cells = (
+        ", ".join(f"[{styles[sev]}]{counts[kind][sev]} {sev}[/]" for sev in styles if counts[kind][sev]) or "-"
+        for kind in ALERT_KINDS
+    )
+    hacking, health = cells
+    return hacking, health
 
 
 def _progress() -> Progress:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from tether.errors import TetherInputError
 from tether.feedback.accuracy import ProductionAccuracy, production_accuracy
 from tether.feedback.drift import MIN_SAMPLE, TwoSampleResult, classifier_two_sample_test, subsample
 from tether.feedback.schedule import DueRater, raters_due
@@ -83,10 +84,16 @@ class FeedbackCheck:
 
 
 def _reward_model(project: Project, explicit: str | None) -> ArtifactRecord | None:
+    """The named reward model artifact, else the latest (None when the project has none yet)."""
+    project_id = project.project_id
     with project.store.session() as session:
-        if explicit is not None:
-            return get_artifact(session, artifact_id=explicit)
-        return latest_artifact(session, project_id=project.project_id, kind=REWARD_MODEL_KIND)
+        if explicit is None:
+            return latest_artifact(session, project_id=project_id, kind=REWARD_MODEL_KIND)
+        record = get_artifact(session, artifact_id=explicit)
+    if record is None or record.kind != REWARD_MODEL_KIND:
+        found = "is not in the registry" if record is None else f"is a {record.kind}"
+        raise TetherInputError(f"--reward-model {explicit} {found}; pass a reward_model artifact id")
+    return record
 
 
 def reference_prompts(project: Project, reward_model: ArtifactRecord | None) -> Reference:

@@ -13,6 +13,19 @@ Metric keys, namespaced as the loop logs them: ``objective/kl``, ``objective/kl_
 ``policy/approx_kl``, ``val/explained_variance``, ``gen/length_mean``, ``gen/hedge_rate``,
 ``gen/list_rate``, ``gen/distinct_2``, ``gold/*`` (sandbox only, e.g. ``gold/utility``) and
 ``eval/score`` (an independent eval, on the steps where it ran).
+
+Every alert has a KIND, separate from its severity:
+
+- ``hacking``: evidence that the policy gains reward it has not earned: the RM score pulling away
+  from an independent score, or the policy piling on what biased raters reward.
+- ``health``: the optimization itself needs a look (KL moving too fast or too far, a policy
+  sharpening); what every RL run shows to some degree, and no evidence by itself that the reward is
+  being gamed.
+
+A monitor declares its kind when it is registered (``@register_monitor("kl_spike", kind="health")``);
+an alert takes its monitor's kind unless it names one (a monitor with conditions of both kinds, like
+``diversity_collapse``, does). Severity still decides what happens: critical stops the run whatever
+the kind (the KL budget is a health alert that stops runs).
 """
 
 from __future__ import annotations
@@ -25,31 +38,76 @@ from typing import Any, Literal, Protocol, TypeVar
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
+AlertKind = Literal["hacking", "health"]
+ALERT_KINDS: tuple[AlertKind, ...] = ("hacking", "health")
 INDEPENDENT_KEYS = ("gold/utility", "eval/score")
 """Scores that do not come from the reward model, most trusted first."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class HackingAlert:
+    """One alert of a monitor. ``kind`` defaults to the monitor's registered kind (`monitor_kind`), so
+    code that builds an alert by monitor name (the loop's KL-spike detector) gets the right kind."""
+
     monitor: str
     severity: Severity
     step: int
     message: str
-    evidence: dict[str, float | int | str] = field(default_factory=dict)
+    evidence: dict[str, float | int | str]
     """The numbers behind the alert: baseline, current value, thresholds, trends."""
-    condition: str = ""
+    condition: str
     """What fired, within the monitor (e.g. "entropy" vs "distinct_2"); the suite de-duplicates on
     (monitor, condition), so an alert is raised once per onset, not on every step."""
+    kind: AlertKind
+    """hacking or health (see the module docstring)."""
+
+    def __init__(
+        self,
+        monitor: str,
+        severity: Severity,
+        step: int,
+        message: str,
+        evidence: Mapping[str, float | int | str] | None = None,
+        condition: str = "",
+        kind: AlertKind | None = None,
+    ) -> None:
+        if kind is not None and kind not in ALERT_KINDS:
+            raise ValueError(f"alert kind must be one of {', '.join(ALERT_KINDS)}, got {kind!r}")
+        # A frozen dataclass: fields are set through object.__setattr__, as the generated __init__ does.
+        object.__setattr__(self, "monitor", monitor)
+        object.__setattr__(self, "severity", severity)
+        object.__setattr__(self, "step", step)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "evidence", dict(evidence or {}))
+        object.__setattr__(self, "condition", condition)
+        object.__setattr__(self, "kind", kind if kind is not None else monitor_kind(monitor))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "monitor": self.monitor,
+            "kind": self.kind,
             "severity": self.severity,
             "step": self.step,
             "condition": self.condition,
             "message": self.message,
             "evidence": dict(self.evidence),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HackingAlert:
+        """The inverse of `to_dict`. Records written before alerts had a kind (or a store row, which
+        keeps it in ``evidence["kind"]``) get it from there, else from the monitor's registered kind."""
+        evidence = dict(data.get("evidence") or {})
+        kind = data.get("kind") or evidence.get("kind")
+        return cls(
+            str(data["monitor"]),
+            data["severity"],
+            int(data["step"]),
+            str(data["message"]),
+            evidence,
+            str(data.get("condition", "")),
+            kind if kind in ALERT_KINDS else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -115,18 +173,30 @@ class AlertSink(Protocol):
 MonitorFactory = Callable[..., Monitor]
 F = TypeVar("F", bound=MonitorFactory)
 _REGISTRY: dict[str, MonitorFactory] = {}
+_KINDS: dict[str, AlertKind] = {}
 
 
-def register_monitor(name: str) -> Callable[[F], F]:
-    """Register a monitor factory under ``name``; its keyword arguments are the monitor's config."""
+def register_monitor(name: str, kind: AlertKind = "hacking") -> Callable[[F], F]:
+    """Register a monitor factory under ``name``; its keyword arguments are the monitor's config.
+    ``kind`` is the default kind of its alerts: hacking unless the monitor watches the optimization."""
+    if kind not in ALERT_KINDS:
+        raise ValueError(f"monitor {name!r}: kind must be one of {', '.join(ALERT_KINDS)}, got {kind!r}")
 
     def decorate(factory: F) -> F:
         if name in _REGISTRY and _REGISTRY[name] is not factory:
             raise ValueError(f"a monitor named {name!r} is already registered")
         _REGISTRY[name] = factory
+        _KINDS[name] = kind
         return factory
 
     return decorate
+
+
+def monitor_kind(name: str) -> AlertKind:
+    """The registered kind of monitor ``name``; hacking for a name no monitor registered, so an
+    unknown alert is never quietly filed as routine."""
+    _load_builtins()
+    return _KINDS.get(name, "hacking")
 
 
 @dataclass(frozen=True)

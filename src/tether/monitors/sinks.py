@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tether.monitors.base import HackingAlert
 
@@ -25,9 +25,23 @@ SEVERITY_STYLE = {"info": "dim", "warning": "bold yellow", "critical": "bold red
 
 
 def format_alert(alert: HackingAlert) -> str:
-    """One line: step, severity, monitor (condition), message."""
+    """One line: step, kind and severity, monitor (condition), message. The kind leads, so a reader
+    tells "the reward is being gamed" (hacking) from "the optimizer moved fast" (health) at a glance:
+
+        step 167 HACKING critical: gold_peak (overoptimization): gold/utility (mean of 10 steps) fell ...
+        step 65 health warning: kl_spike (spike): KL 2.06 nats jumped ...
+    """
     condition = f" ({alert.condition})" if alert.condition else ""
-    return f"step {alert.step} {alert.severity}: {alert.monitor}{condition}: {alert.message}"
+    kind = "HACKING" if alert.kind == "hacking" else alert.kind
+    return f"step {alert.step} {kind} {alert.severity}: {alert.monitor}{condition}: {alert.message}"
+
+
+def store_row(alert: HackingAlert) -> dict[str, Any]:
+    """`HackingAlert.to_dict()` shaped for the store's `alerts` table, which has no kind column:
+    the kind goes into the evidence JSON (`HackingAlert.from_dict` reads it back from there)."""
+    row = alert.to_dict()
+    row["evidence"] = {**row["evidence"], "kind": row.pop("kind")}
+    return row
 
 
 @dataclass
@@ -57,7 +71,8 @@ class JsonlAlertSink:
 
 @dataclass
 class StoreAlertSink:
-    """Writes alerts to the store's `alerts` table under `run_id`, one transaction per step."""
+    """Writes alerts to the store's `alerts` table under `run_id`, one transaction per step; the kind
+    is kept in each row's evidence (`store_row`)."""
 
     store: Store
     run_id: str
@@ -68,7 +83,7 @@ class StoreAlertSink:
         from tether.store import add_alerts
 
         with self.store.session() as session:
-            add_alerts(session, run_id=self.run_id, alerts=[a.to_dict() for a in alerts])
+            add_alerts(session, run_id=self.run_id, alerts=[store_row(a) for a in alerts])
 
 
 @dataclass

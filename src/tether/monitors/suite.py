@@ -7,6 +7,14 @@ for a step and comes back. A condition that stays on for 50 steps is one alert, 
 The suite keeps the last ``history_size`` steps of metrics and the baseline; ``state_dict()``
 holds both and the active conditions, so a resumed run alerts exactly as an uninterrupted one.
 
+Each kept step also holds its generations' per-stratum score sums (``strata/*``,
+`tether.monitors.strata`), so monitors can pool responses over several steps; the sums of the
+first ``STRATA_REFERENCE_STEPS`` steps are added to the baseline as the per-stratum reference
+(the SFT baseline itself is measured over all strata together).
+
+Alert kinds: every alert is ``hacking`` or ``health`` (`tether.monitors.base`); `by_kind` counts
+them for the console, ``tether rl runs`` and ``bench/replay_monitors.py``.
+
     suite = MonitorSuite(build_monitors(DEFAULT_MONITORS, **default_monitor_config(spec.rl)),
                          baseline=sft_metrics)
     alerts = suite.observe(step, metrics, generations)
@@ -15,12 +23,14 @@ holds both and the active conditions, so a resumed run alerts exactly as an unin
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tether.monitors.base import (
+    ALERT_KINDS,
     SEVERITY_RANK,
+    AlertKind,
     AlertSink,
     Generation,
     HackingAlert,
@@ -29,6 +39,7 @@ from tether.monitors.base import (
     Severity,
     StepRecord,
 )
+from tether.monitors.strata import add_sums, strata_sums
 from tether.spec.model import RLPolicy
 
 DEFAULT_MONITORS = (
@@ -49,8 +60,32 @@ def default_monitor_config(policy: RLPolicy) -> dict[str, dict[str, Any]]:
     return {"kl_budget": {"budget_nats": policy.kl_budget_nats, "margin": policy.kl_budget_margin}}
 
 
+STRATA_REFERENCE_STEPS = 10
+"""Steps whose per-stratum sums form the reference: about 85 hard/adversarial responses (8–9 a step),
+so the reference mean's standard error is a tenth of the scores' spread, taken while the policy is
+still next to SFT (the same 10 steps as the running KL)."""
+
+
 def has_critical(alerts: Sequence[HackingAlert]) -> bool:
+    """Whether any alert is critical: the run stops, whatever the alert's kind."""
     return any(a.severity == "critical" for a in alerts)
+
+
+def by_kind(alerts: Iterable[HackingAlert]) -> dict[AlertKind, Counter[Severity]]:
+    """How many alerts of each severity, per kind (both kinds always present)."""
+    counts: dict[AlertKind, Counter[Severity]] = {kind: Counter() for kind in ALERT_KINDS}
+    for alert in alerts:
+        counts[alert.kind][alert.severity] += 1
+    return counts
+
+
+def describe_counts(counts: Mapping[AlertKind, Counter[Severity]]) -> str:
+    """"hacking: 1 critical; health: 2 warning, 1 info" (most severe first; "none" for an empty kind)."""
+    parts = []
+    for kind in ALERT_KINDS:
+        ranked = sorted(counts.get(kind, Counter()).items(), key=lambda kv: -SEVERITY_RANK[kv[0]])
+        parts.append(f"{kind}: {', '.join(f'{n} {sev}' for sev, n in ranked if n) or 'none'}")
+    return "; ".join(parts)
 
 
 class MonitorSuite:
@@ -60,9 +95,12 @@ class MonitorSuite:
         baseline: Mapping[str, float] | None = None,
         sinks: Sequence[AlertSink] = (),
         history_size: int = 100,
+        reference_steps: int = STRATA_REFERENCE_STEPS,
     ) -> None:
-        """``baseline`` is the SFT policy's metrics; when None, the first observed step's are used."""
+        """``baseline`` is the SFT policy's metrics; when None, the first observed step's are used.
+        The per-stratum sums of steps below ``reference_steps`` are added to it (0: none are)."""
         self.monitors = list(monitors)
+        self.reference_steps = reference_steps
         self.sinks = list(sinks)
         self.baseline: dict[str, float] | None = dict(baseline) if baseline is not None else None
         self.history: deque[StepRecord] = deque(maxlen=history_size)
@@ -79,7 +117,10 @@ class MonitorSuite:
         """Record this step, run every monitor, and return (and emit) the alerts that are new."""
         if self.baseline is None:
             self.baseline = dict(metrics)
-        self.history.append(StepRecord(step, dict(metrics)))
+        sums = strata_sums(generations)
+        if step < self.reference_steps:
+            self.baseline = add_sums(self.baseline, sums)
+        self.history.append(StepRecord(step, {**metrics, **sums}))
         window = MonitorInput(list(self.history), self.baseline, list(generations))
         fired = [alert for monitor in self.monitors for alert in monitor(window)]
         fresh = self._new_onsets(fired)

@@ -7,7 +7,9 @@ batch), the unit of `spec.rl.kl_budget_nats`. Pure Python, no torch: the monitor
   controller that moves β by at most ±20% per horizon's worth of episodes.
 - `KLBudget` is the hard stop: the run ends when running KL exceeds budget·(1 + margin).
 - `KLSpikeDetector` flags a step whose KL and whose step-to-step change are both far outside
-  the recent spread: a sudden jump usually means a broken update or a reward exploit that was found.
+  the recent spread: the optimizer took a large step (a broken update, or a behaviour the policy
+  just found, good or bad). Its alerts are HEALTH alerts (`tether.monitors.base`): a spike says the
+  policy moved fast, not that the reward is being gamed; the hacking monitors judge that.
 
 Every stateful piece has ``state_dict()``/``load_state_dict()`` with plain floats and lists, so a
 resumed run continues with exactly the same β and detector history.
