@@ -1,6 +1,6 @@
 """Replay today's monitors over recorded RL runs and print each run's alerts by kind and severity.
 
-    .venv/bin/python bench/replay_monitors.py /work/accept/rm/.tether/rl/rl-*/ /work/accept/unbiased/.tether/rl/rl-*/
+    .venv/bin/python bench/replay_monitors.py DIR/.tether/rl/rl-*/ UNBIASED_DIR/.tether/rl/rl-*/
     .venv/bin/python bench/replay_monitors.py RUN_DIR --all      # every alert line, not only the first 12
     .venv/bin/python bench/replay_monitors.py RUN_DIR --json     # one JSON object per run
 
@@ -93,7 +93,9 @@ def generations_by_step(run: RecordedRun) -> dict[int, list[Generation]]:
         gold: list[float | None] = [None] * len(rows)
         known = [i for i, row in enumerate(rows) if row.get("prompt_key") in prompts]
         if sandbox and known:
-            grades = gold_grades([prompts[rows[i]["prompt_key"]] for i in known], [rows[i]["response"] for i in known])
+            grades = gold_grades(
+                [prompts[rows[i]["prompt_key"]] for i in known], [rows[i]["response"] for i in known]
+            )
             for i, grade in zip(known, grades, strict=True):
                 gold[i] = None if grade is None else grade.utility
         out[step] = [
@@ -103,7 +105,9 @@ def generations_by_step(run: RecordedRun) -> dict[int, list[Generation]]:
     return out
 
 
-def replay(run: RecordedRun, generations: dict[int, list[Generation]]) -> tuple[list[HackingAlert], int | None]:
+def replay(
+    run: RecordedRun, generations: dict[int, list[Generation]]
+) -> tuple[list[HackingAlert], int | None]:
     """(alerts, the step the run would have stopped at, or None) with today's monitors."""
     from tether.rl.run import build_suite
     from tether.rl.session import SPIKE_MIN_JUMP_SHARE
@@ -151,14 +155,18 @@ def strata_blocks(generations: dict[int, list[Generation]], block: int) -> list[
             continue
         gold = (
             f"gold on hard {verdict.independent_reference.mean:.3f} (step {steps[0]}) -> "
-            f"{verdict.independent_now.mean:.3f}, rise {verdict.independent_z:+.1f} s.e."
-            if verdict.independent_now and verdict.independent_reference and verdict.independent_z is not None
+            f"{verdict.independent_now.mean:.3f}, rise {verdict.independent_rise_z:+.1f} s.e."
+            if verdict.independent_now
+            and verdict.independent_reference
+            and verdict.independent_rise_z is not None
             else "no gold"
         )
         lines.append(
             f"steps {chunk[0]}-{chunk[-1]}: RM hard {verdict.hard_rm.mean:+.2f}±{verdict.hard_rm.std:.2f} "
             f"(n {verdict.hard_rm.n}) vs other {verdict.other_rm.mean:+.2f}±{verdict.other_rm.std:.2f}: "
-            f"gap {verdict.gap:+.2f}, spread {verdict.spread:.2f}; {gold} -> "
+            f"gap {verdict.gap:+.2f}, spread {verdict.spread:.2f}, "
+            f"RM rise {verdict.rm_rise_z or 0:+.1f} s.e.; "
+            f"{gold} -> "
             f"{'FIRES' if verdict.fires else 'quiet'}"
         )
     return lines

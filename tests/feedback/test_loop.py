@@ -64,7 +64,7 @@ def test_two_iterations_run_every_step_in_order_and_the_second_sees_the_first(pr
     assert done[0].focus == {"weights": {"safety": 1.0}}
 
 
-def test_a_failed_gate_skips_to_the_diagnosis_stops_and_resumes_at_the_gate(project: Project) -> None:
+def test_a_failed_gate_skips_to_the_diagnosis_stops_and_resumes_at_collect(project: Project) -> None:
     rec = Recorder()
     rec.behave["gate"] = StepOutcome(
         results={"passed": False}, stop="gate failed: safety", skip_to="diagnose"
@@ -78,7 +78,8 @@ def test_a_failed_gate_skips_to_the_diagnosis_stops_and_resumes_at_the_gate(proj
     assert it.results["loop"]["stopped_at"] == "gate"
     rec.calls.clear()
     assert _run(project, rec).status == "completed"
-    assert rec.calls == [(1, s) for s in ("gate", "rl", "evals", "diagnose")]
+    # More labels fix a failed gate: the export, the reward model and the gate are all redone.
+    assert rec.calls == [(1, s) for s in ("collect", "reward", "gate", "rl", "evals", "diagnose")]
 
 
 def test_a_crash_leaves_the_iteration_resumable_at_the_step_that_crashed(project: Project) -> None:

@@ -92,25 +92,47 @@ OTHER_RM = [0.0, 2.0, 4.0, 6.0] * 4
 HARD_RM = [4.0, 5.0] * 8
 GOLD_START = [0.25, 0.75] * 8  # mean 0.5, std 0.25
 GOLD_BETTER = [0.5, 1.0] * 8  # mean 0.75, std 0.25: rise 0.25, s.e. √(2·0.25²/16) ≈ 0.0884, z ≈ 2.83
+HARD_RM_START = [1.0, 2.0] * 8  # mean 1.5, std 0.5: the RM on hard prompts rose 3.0, z = 3/0.177 ≈ 17
 
 
 def _verdict(hard_gold: list[float] | None) -> StrataVerdict | None:
     recent = [strata_sums(_scored("hard", HARD_RM, hard_gold) + _scored("routine", OTHER_RM, [0.8] * 16))]
-    reference = strata_sums(_scored("hard", HARD_RM, GOLD_START))
+    reference = strata_sums(_scored("hard", HARD_RM_START, GOLD_START))
     return uniform_high_verdict(
-        recent, reference, ("hard", "adversarial"), min_count=16, min_gap=0.0, max_spread_ratio=0.5, agree_z=2.0
+        recent,
+        reference,
+        ("hard", "adversarial"),
+        min_count=16,
+        min_gap=0.0,
+        max_spread_ratio=0.5,
+        agree_z=2.0,
     )
 
 
 def test_uniform_high_verdict_by_hand() -> None:
     earned = _verdict(GOLD_BETTER)
     assert earned is not None and not earned.fires
-    assert earned.gap == pytest.approx(1.5 / math.sqrt(5)) and earned.spread == pytest.approx(0.5 / math.sqrt(5))
-    assert earned.independent_z == pytest.approx(0.25 / math.sqrt(2 * 0.25**2 / 16))
+    assert earned.gap == pytest.approx(1.5 / math.sqrt(5)) and earned.spread == pytest.approx(
+        0.5 / math.sqrt(5)
+    )
+    assert earned.independent_rise_z == pytest.approx(0.25 / math.sqrt(2 * 0.25**2 / 16))
+    assert earned.rm_rise_z == pytest.approx(3.0 / math.sqrt(2 * 0.5**2 / 16))
     flat = _verdict(GOLD_START)
-    assert flat is not None and flat.fires and flat.independent_z == 0.0
+    assert flat is not None and flat.fires and flat.independent_rise_z == 0.0
     no_gold = _verdict(None)
-    assert no_gold is not None and no_gold.fires and no_gold.independent_z is None
+    assert no_gold is not None and no_gold.fires and no_gold.independent_rise_z is None
+    # The RM scored the hard prompts this way from the start: the RM's static view, not something
+    # the policy found, so no alert even with gold flat.
+    static = uniform_high_verdict(
+        [strata_sums(_scored("hard", HARD_RM, GOLD_START) + _scored("routine", OTHER_RM))],
+        strata_sums(_scored("hard", HARD_RM, GOLD_START)),
+        ("hard",),
+        min_count=16,
+        min_gap=0.0,
+        max_spread_ratio=0.5,
+        agree_z=2.0,
+    )
+    assert static is not None and not static.fires and static.rm_rise_z == 0.0
 
 
 def _steps(hard: list[Generation], other: list[Generation], n: int, first: int = 0) -> list[StepRecord]:
@@ -121,7 +143,9 @@ def test_uniform_high_rm_on_hard_prompts_fires_when_gold_is_flat_and_not_when_it
     # Semantics changed deliberately (issue 7): the independent score of the hard prompts is compared
     # with the same prompts at the start of the run, not with the routine prompts of the same step.
     routine = _scored("routine", [float(x) for x in range(10)], [0.9] * 10)
-    reference = strata_sums(_scored("hard", [0.0, 3.0] * 8, [0.3, 0.5] * 8))  # gold on hard: 0.4 at the start
+    reference = strata_sums(
+        _scored("hard", [0.0, 3.0] * 20, [0.3, 0.5] * 20)
+    )  # gold on hard: 0.4 at the start
     monitor = strata_uniform_high()
     flat = _steps(_scored("hard", [5.0, 5.1, 4.9, 5.0], [0.3, 0.5, 0.3, 0.5]), routine, 10, first=50)
     (alert,) = monitor(MonitorInput(flat, reference))
@@ -140,21 +164,24 @@ def test_uniform_high_rm_on_hard_prompts_fires_when_gold_is_flat_and_not_when_it
 
 def test_uniform_high_without_an_independent_score_still_warns() -> None:
     hard = _scored("hard", [5.0, 5.1, 4.9, 5.0])
-    (alert,) = strata_uniform_high()(MonitorInput(_steps(hard, _scored("routine", list(map(float, range(10)))), 10), {}))
+    (alert,) = strata_uniform_high()(
+        MonitorInput(_steps(hard, _scored("routine", list(map(float, range(10)))), 10, first=50), {})
+    )
     assert "no independent score" in alert.message
 
 
 def test_equal_rm_spreads_never_pass_for_uniform_over_a_run() -> None:
-    # 9 hard and 23 other responses a step, all N(0, 1): a single step looks "high and uniform" about
-    # 1.4% of the time (≈3 alerts in 200 steps, what runs A and C showed); pooled over 10 steps, never.
+    # 9 hard and 23 other responses a step, scores N(0.01·step, 1) in both (the RM rising everywhere,
+    # no gold): a single step looks "high and uniform" about 1.4% of the time (≈3 alerts in 200
+    # steps); pooled over 10 steps, never.
     rng = random.Random(0)
     suite = MonitorSuite(build_monitors(["strata_uniform_high"]), baseline={})
     alerts = []
     for step in range(200):
-        gens = _scored("hard", [rng.gauss(0, 1) for _ in range(9)]) + _scored(
-            "routine", [rng.gauss(0, 1) for _ in range(23)]
+        hard = _scored("hard", [rng.gauss(0.01 * step, 1) for _ in range(9)])
+        alerts += suite.observe(
+            step, {}, hard + _scored("routine", [rng.gauss(0.01 * step, 1) for _ in range(23)])
         )
-        alerts += suite.observe(step, {}, gens)
     assert alerts == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from tests.monitors.helpers import noisy, window
@@ -78,15 +80,42 @@ def test_hedging_and_list_rises() -> None:
     assert listing.monitor == "list_rise" and listing.condition == "gen/list_rate"
 
 
-def test_diversity_collapse_alerts_per_metric() -> None:
+def test_entropy_halving_is_a_health_note_not_hacking() -> None:
+    # Semantics changed deliberately (issue 7): entropy at 40% of SFT's used to be a hacking warning;
+    # sharpening is what RL does, so it is now a health note.
     inp = window(
         {"policy/entropy": [2.0] * 5 + [0.8] * 5, "gen/distinct_2": [0.6] * 10},
         BASE | {"gen/distinct_2": 0.6},
     )
-    (alert,) = diversity_collapse()(inp)
-    assert alert.condition == "policy/entropy" and alert.evidence["ratio"] == pytest.approx(0.4)
-    inp = window({"policy/entropy": [0.8] * 5, "gen/distinct_2": [0.3] * 5}, BASE | {"gen/distinct_2": 0.6})
-    assert {a.condition for a in diversity_collapse()(inp)} == {"policy/entropy", "gen/distinct_2"}
+    (note,) = diversity_collapse()(inp)
+    assert (note.condition, note.kind, note.severity) == ("entropy_decline", "health", "info")
+    assert note.evidence["ratio"] == pytest.approx(0.4)
+
+
+COLLAPSED: dict[str, Sequence[float]] = {"policy/entropy": [0.3] * 5, "gen/distinct_2": [0.3] * 5}
+"""Entropy at 15% of SFT's 2.0, distinct-2 at half of SFT's 0.6."""
+
+
+def test_collapse_without_gain_is_hacking() -> None:
+    base = BASE | {"gen/distinct_2": 0.6, "gold/utility": 0.5}
+    alerts = diversity_collapse()(window({**COLLAPSED, "gold/utility": [0.5, 0.48, 0.5, 0.49, 0.5]}, base))
+    hacking = {a.condition: a for a in alerts if a.kind == "hacking"}
+    assert set(hacking) == {"policy/entropy", "gen/distinct_2"}
+    assert all(a.severity == "warning" for a in hacking.values())
+    assert hacking["gen/distinct_2"].evidence["independent_current"] == pytest.approx(0.494)
+    assert [a.condition for a in alerts if a.kind == "health"] == ["entropy_decline"]
+
+
+def test_collapse_that_bought_quality_is_not_hacking() -> None:
+    base = BASE | {"gen/distinct_2": 0.6, "gold/utility": 0.5}
+    alerts = diversity_collapse()(window({**COLLAPSED, "gold/utility": [0.7] * 5}, base))
+    assert [(a.condition, a.kind) for a in alerts] == [("entropy_decline", "health")]
+
+
+def test_collapse_without_any_independent_score_is_flagged_for_a_reader() -> None:
+    alerts = diversity_collapse()(window(COLLAPSED, BASE | {"gen/distinct_2": 0.6}))
+    hacking = [a for a in alerts if a.kind == "hacking"]
+    assert len(hacking) == 2 and all("no independent score" in a.message for a in hacking)
 
 
 def test_missing_baseline_means_no_alert() -> None:

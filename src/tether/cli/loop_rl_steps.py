@@ -152,7 +152,10 @@ def _gold_utility(run: EvalRun) -> float | None:
 
 def _scores(run: EvalRun) -> dict[str, Any]:
     dims = run.summary.get("dimensions") or {}
-    return {d: {k: v.get(k) for k in ("mean", "low", "high", "n_cases")} for d, v in dims.items()}
+    return {
+        d: {"score": v.get("mean"), "low": v.get("low"), "high": v.get("high"), "n": v.get("n_cases")}
+        for d, v in dims.items()
+    }
 
 
 def _deltas(a: EvalRun, b: EvalRun, ctx: IterationContext) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from tether.cli.common import ProjectOption, console, open_project
 from tether.errors import QualityGateFailed, TetherInputError
-from tether.monitors.base import ALERT_KINDS
+from tether.monitors.base import ALERT_KINDS, Severity
 from tether.rl.config import RLConfig
 
 if TYPE_CHECKING:
@@ -179,7 +179,15 @@ def runs(project: ProjectOption = None) -> None:
         records = list_runs(session, project_id=proj.project_id, kind="rl")
         alerts = {r.id: list_alerts(session, run_id=r.id) for r in records}
     table = Table(
-        "run", "status", "algo", "steps", "gate", "hacking alerts", "health alerts", "checkpoint", "reason stopped"
+        "run",
+        "status",
+        "algo",
+        "steps",
+        "gate",
+        "hacking alerts",
+        "health alerts",
+        "checkpoint",
+        "reason stopped",
     )
     for r in records:
         gate = "forced" if r.gate_overridden else "passed"
@@ -212,9 +220,10 @@ def _alert_counts(records: list[AlertRecord]) -> tuple[str, str]:
         )
         for a in records
     )  # fmt: skip
-    styles = {"critical": "bold red", "warning": "yellow", "info": "dim"}
+    styles: dict[Severity, str] = {"critical": "bold red", "warning": "yellow", "info": "dim"}
     cells = (
-        ", ".join(f"[{styles[sev]}]{counts[kind][sev]} {sev}[/]" for sev in styles if counts[kind][sev]) or "-"
+        ", ".join(f"[{styles[sev]}]{counts[kind][sev]} {sev}[/]" for sev in styles if counts[kind][sev])
+        or "-"
         for kind in ALERT_KINDS
     )
     hacking, health = cells

@@ -174,15 +174,21 @@ def _rl_line(rl: Mapping[str, Any]) -> str:
     return "RL: " + ", ".join(parts)
 
 
+def _ran(step: Mapping[str, Any] | None) -> bool:
+    return bool(step) and not (step or {}).get("skipped")
+
+
 def summarize_iteration(number: int, results: Mapping[str, Any], focus: Focus) -> str:
     """A few plain lines: the gate, RL against its KL budget and gold, evals against SFT, the next focus."""
     lines = [f"iteration {number}"]
-    if results.get("gate"):
+    if _ran(results.get("gate")):
         lines.append(_gate_line(results["gate"]))
-    if results.get("rl"):
+    if _ran(results.get("rl")):
         lines.append(_rl_line(results["rl"]))
+    elif results.get("rl"):
+        lines.append("RL: skipped (the reward model did not pass its gate)")
     evals = results.get("evals") or {}
-    if evals.get("vs_sft"):
+    if _ran(evals) and evals.get("vs_sft"):
         regressed = [d for d, v in evals["vs_sft"].items() if v.get("regression")]
         deltas = ", ".join(f"{d} {v['delta']:+.3f}" for d, v in evals["vs_sft"].items())
         lines.append(f"evals vs SFT: {deltas}; regressions: {', '.join(regressed) or 'none'}")

@@ -155,13 +155,18 @@ def _open_iteration(project: Project) -> tuple[IterationRecord, list[IterationRe
     return current, earlier
 
 
+RESUME_AT = {"gate": "collect"}
+"""Where a stopped iteration resumes when not at the step that stopped it: a failed gate is fixed
+with more labels, so the export, the reward model and the gate are all redone."""
+
+
 def _rewind_to_stop(session: Any, record: IterationRecord) -> IterationRecord:
-    """A stopped iteration resumes at the step that stopped it (recorded in results["stopped_at"])."""
+    """A stopped iteration resumes at the step that stopped it (or `RESUME_AT` that step)."""
     stopped_at = str((record.results.get(LOOP_NOTE) or {}).get("stopped_at") or "")
     reopened = reopen_iteration(session, iteration_id=record.id)
     if stopped_at in STEPS:
-        before = STEPS[STEPS.index(stopped_at) - 1] if STEPS.index(stopped_at) > 0 else ""
-        reopened = record_step(session, iteration_id=record.id, step=before)
+        restart = STEPS.index(RESUME_AT.get(stopped_at, stopped_at))
+        reopened = record_step(session, iteration_id=record.id, step=STEPS[restart - 1] if restart else "")
     return reopened
 
 

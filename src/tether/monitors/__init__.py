@@ -4,11 +4,14 @@
     suite = MonitorSuite(build_monitors(DEFAULT_MONITORS, **default_monitor_config(spec.rl)), baseline)
     alerts = suite.observe(step, metrics, generations)
 
-Write a monitor with ``@register_monitor("name")`` on a factory returning
-``(MonitorInput) -> list[HackingAlert]``; see `tether.monitors.base`.
+Write a monitor with ``@register_monitor("name", kind="hacking")`` on a factory returning
+``(MonitorInput) -> list[HackingAlert]``; see `tether.monitors.base`. Every alert is a ``hacking``
+alert (the reward is being gamed) or a ``health`` alert (the optimization needs a look); severity,
+not kind, decides whether a run stops.
 """
 
 from tether.monitors.base import (
+    AlertKind,
     AlertSink,
     Generation,
     HackingAlert,
@@ -18,6 +21,7 @@ from tether.monitors.base import (
     Severity,
     StepRecord,
     build_monitors,
+    monitor_kind,
     monitor_names,
     register_monitor,
 )
@@ -25,6 +29,7 @@ from tether.monitors.suite import DEFAULT_MONITORS, MonitorSuite, default_monito
 
 __all__ = [
     "DEFAULT_MONITORS",
+    "AlertKind",
     "AlertSink",
     "Generation",
     "HackingAlert",
@@ -37,6 +42,7 @@ __all__ = [
     "build_monitors",
     "default_monitor_config",
     "has_critical",
+    "monitor_kind",
     "monitor_names",
     "register_monitor",
 ]

@@ -1,5 +1,7 @@
 """Reward-model monitors: the proxy score pulling away from scores the policy cannot game.
 
+All three are HACKING monitors (`tether.monitors.base`).
+
 - rm_divergence (critical): over the last ``window`` steps the RM score rises (trend
   r ≥ rising_r) while the independent score (gold/utility, else eval/score) is flat or falling
   (r ≤ flat_r). Condition "overoptimization" instead of "divergence" when the independent score
@@ -7,11 +9,11 @@
 - gold_peak (critical): Gao et al.'s signature over the last 100 steps. The independent score,
   smoothed over ``smooth`` steps, has fallen ``drop`` below its best level while the smoothed RM
   score is at least where it was at that best. Slow turns that no 20-step trend sees are caught.
-- strata_uniform_high (warning): on this step's hard/adversarial prompts the RM scores are at
-  least as high as on the other prompts (mean gap ≥ min_gap·std of the others) AND tighter
-  (std ≤ max_spread_ratio·std of the others). When the generations carry an independent score
-  (sandbox gold), the alert needs it to disagree: an independent mean on those prompts below the
-  other prompts'. A policy that really got better on hard prompts earns its uniform high scores.
+- strata_uniform_high (warning): pooled over the last 10 steps, the RM scores of hard/adversarial
+  prompts are at least as high as the other prompts' and half as spread, the RM score there has
+  risen since the run's first steps, and the independent score of those same prompts has NOT
+  risen since then (`uniform_high_verdict`). A policy that really got better on hard prompts earns
+  its uniform high scores.
 
 The trend test is the correlation of each series with the step (see `tether.monitors.trends`):
 comparing r's is comparing the slopes of the z-scored series, so an RM score in logits and a gold
@@ -24,7 +26,12 @@ the independent score stays flat is already reward the policy is taking without 
 
 Hard and adversarial prompts are where an honest policy scores lower and less uniformly: a
 reward model that rates them uniformly high has likely found a style it rewards regardless of
-content (a refusal template, confident phrasing).
+content (a refusal template, confident phrasing). Two things made the first version of
+strata_uniform_high fire on healthy runs (issue 7): it judged one step's 8 or 9 hard responses,
+which look high and uniform by chance in about 1.4% of steps; and it asked the independent score
+whether the hard prompts scored at or above the routine ones IN THE SAME STEP, which they never do
+(hard prompts are hard: gold there stays below routine gold even while it improves). Now it pools
+10 steps and compares each stratum's independent score with the same stratum at the start.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from tether.monitors.base import (
 )
 from tether.monitors.strata import Pooled, pooled
 from tether.monitors.style import independent_trend
+from tether.monitors.suite import STRATA_REFERENCE_STEPS
 from tether.monitors.trends import trend
 
 RM_KEY = "objective/rm_score"
@@ -105,10 +113,23 @@ class StrataVerdict:
     """(hard mean − other mean) in standard deviations of the other strata's RM scores."""
     spread: float
     """Hard strata's RM standard deviation / the other strata's."""
+    rm_rise_z: float | None = None
+    """The hard strata's RM score rise since the reference, in standard errors (None: no reference)."""
     independent_now: Pooled | None = None
     independent_reference: Pooled | None = None
-    independent_z: float | None = None
+    independent_rise_z: float | None = None
     """The hard strata's independent-score rise since the reference, in standard errors."""
+
+
+def rise_z(now: Pooled, before: Pooled) -> float:
+    """(now.mean − before.mean) / its standard error, treating the two pools as independent samples.
+
+    A zero standard error means every score is equal on both sides: any difference is certain."""
+    stderr = math.sqrt(now.std**2 / now.n + before.std**2 / before.n)
+    rise = now.mean - before.mean
+    if stderr > 0:
+        return rise / stderr
+    return math.copysign(math.inf, rise) if rise else 0.0
 
 
 def uniform_high_verdict(
@@ -125,25 +146,29 @@ def uniform_high_verdict(
     few responses to judge.
 
     Fires when, pooled over ``recent`` steps, the RM scores of the ``strata`` responses are at least
-    as high as the others' (gap ≥ min_gap) and tighter (spread ≤ max_spread_ratio), UNLESS the
-    independent score of those same strata has risen since ``reference`` by ``agree_z`` standard
-    errors or more (a one-sided test at about 2% for the default 2)."""
+    as high as the others' (gap ≥ min_gap) and tighter (spread ≤ max_spread_ratio), the RM score of
+    those strata has risen since ``reference`` by ``agree_z`` standard errors or more (the policy
+    moved there; a pattern the RM showed from the start is its static view, not something the
+    policy found), and the independent score of the same strata has NOT risen by ``agree_z``
+    standard errors (one-sided, about 2% by chance for the default 2). A side with no reference or
+    no independent score does not block the alert: what cannot be checked is left to a reader."""
     hard_rm = pooled(recent, strata, "rm")
     other_rm = pooled(recent, strata, "rm", inside=False)
     if hard_rm is None or other_rm is None or min(hard_rm.n, other_rm.n) < min_count or other_rm.std <= 0:
         return None
     gap = (hard_rm.mean - other_rm.mean) / other_rm.std
     spread = hard_rm.std / other_rm.std
-    shape = gap >= min_gap and spread <= max_spread_ratio
+    fires = gap >= min_gap and spread <= max_spread_ratio
+    rm_before = pooled([reference], strata, "rm")
+    rm_z = rise_z(hard_rm, rm_before) if rm_before is not None and rm_before.n >= min_count else None
+    if rm_z is not None and rm_z < agree_z:
+        fires = False
     now = pooled(recent, strata, "independent")
     before = pooled([reference], strata, "independent")
     if now is None or before is None or min(now.n, before.n) < min_count:
-        return StrataVerdict(shape, hard_rm, other_rm, gap, spread, now, before)
-    stderr = math.sqrt(now.std**2 / now.n + before.std**2 / before.n)
-    rise = now.mean - before.mean
-    # A zero standard error means every score is equal on both sides: any rise is certain.
-    z = rise / stderr if stderr > 0 else math.copysign(math.inf, rise) if rise else 0.0
-    return StrataVerdict(shape and z < agree_z, hard_rm, other_rm, gap, spread, now, before, z)
+        return StrataVerdict(fires, hard_rm, other_rm, gap, spread, rm_z, now, before)
+    z = rise_z(now, before)
+    return StrataVerdict(fires and z < agree_z, hard_rm, other_rm, gap, spread, rm_z, now, before, z)
 
 
 @register_monitor("strata_uniform_high")
@@ -171,7 +196,8 @@ def strata_uniform_high(
     that is improving on them, so "below the routine prompts" cannot tell earned from unearned."""
 
     def check(inp: MonitorInput) -> list[HackingAlert]:
-        recent = [r.metrics for r in inp.history[-window:]]
+        # Only steps after the reference: a window that overlaps it cannot show a rise since it.
+        recent = [r.metrics for r in inp.history[-window:] if r.step >= STRATA_REFERENCE_STEPS]
         verdict = uniform_high_verdict(
             recent,
             inp.baseline,
@@ -201,7 +227,9 @@ def strata_uniform_high(
             f"{hard.mean:.3g}, std {hard.std:.3g}) vs other prompts (mean {other.mean:.3g}, std "
             f"{other.std:.3g})"
         )
-        now, before, z = verdict.independent_now, verdict.independent_reference, verdict.independent_z
+        if verdict.rm_rise_z is not None:
+            evidence["rm_rise_z"] = verdict.rm_rise_z
+        now, before, z = verdict.independent_now, verdict.independent_reference, verdict.independent_rise_z
         if now is not None and before is not None and z is not None:
             evidence |= {
                 "independent_mean": now.mean,
@@ -210,8 +238,8 @@ def strata_uniform_high(
                 "agree_z": agree_z,
             }
             message += (
-                f", while their independent score has not risen since the start of the run ({before.mean:.3g} "
-                f"-> {now.mean:.3g}, {z:+.1f} standard errors, < {agree_z:g})"
+                ", while their independent score has not risen since the start of the run "
+                f"({before.mean:.3g} -> {now.mean:.3g}, {z:+.1f} standard errors, < {agree_z:g})"
             )
         else:
             message += ", with no independent score on these prompts to back them"

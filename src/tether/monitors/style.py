@@ -1,15 +1,17 @@
 """Style monitors: the policy piling on what biased raters reward, or losing its diversity.
 
 Each compares a smoothed current level (mean of the last ``smooth`` steps) with the SFT baseline
-(`MonitorInput.baseline`). A missing baseline or metric means "cannot tell": no alert.
+(`MonitorInput.baseline`). A missing baseline or metric means "cannot tell": no alert. All are
+HACKING monitors, except diversity_collapse's ``entropy_decline`` note (health).
 
 - length_creep (warning): gen/length_mean ≥ baseline·(1 + rel_rise), AND still rising (trend
   r ≥ rising_r over the window), AND the independent score is not rising (r ≤ flat_r). Info
   instead when there is no independent score at all: the rise alone cannot be judged.
 - hedging_rise (warning): gen/hedge_rate ≥ baseline + abs_rise AND ≥ baseline·(1 + rel_rise).
 - list_rise (warning): gen/list_rate, same rule.
-- diversity_collapse (warning): policy/entropy ≤ baseline·(1 − entropy_drop), or gen/distinct_2
-  ≤ baseline·(1 − distinct_drop); one alert per metric.
+- diversity_collapse: hacking warning when token entropy falls to a fifth of SFT's, or pooled
+  distinct-2 by 40%, while the independent score is not above SFT's; a health note (info) when
+  entropy halves, whatever the independent score (sharpening is what RL does).
 
 Longer answers without better gold is the textbook length exploit (Singhal et al. 2023; Secrets of
 RLHF note collapsed policies answer longer); hedges and lists are the sandbox raters' known biases.
@@ -181,7 +183,11 @@ def diversity_collapse(
                 judged = "with no independent score (gold/*, eval/score) to tell whether answers got better"
             else:
                 ind_key, base_ind, now_ind = gain
-                evidence |= {"independent": ind_key, "independent_baseline": base_ind, "independent_current": now_ind}
+                evidence |= {
+                    "independent": ind_key,
+                    "independent_baseline": base_ind,
+                    "independent_current": now_ind,
+                }
                 judged = f"while {ind_key} is {now_ind:.3g}, not above SFT's {base_ind:.3g}"
             base, current = float(fell["baseline"]), float(fell["current"])
             message = (
@@ -193,8 +199,8 @@ def diversity_collapse(
         if decline is not None:
             base, current = float(decline["baseline"]), float(decline["current"])
             message = (
-                f"policy/entropy fell to {current:.3g} ({current / base:.0%} of SFT's {base:.3g}): the policy "
-                "is sharpening, as RL does; a hacking sign only if the independent score stops improving"
+                f"policy/entropy fell to {current:.3g} ({current / base:.0%} of SFT's {base:.3g}): the "
+                "policy is sharpening, as RL does; hacking only if the independent score stops improving"
             )
             alerts.append(
                 HackingAlert(
@@ -214,4 +220,10 @@ def _fell(inp: MonitorInput, key: str, drop: float, smooth: int) -> dict[str, fl
     base, current = levels
     if current > base * (1 - drop):
         return None
-    return {"metric": key, "baseline": base, "current": current, "ratio": current / base, "drop_threshold": drop}
+    return {
+        "metric": key,
+        "baseline": base,
+        "current": current,
+        "ratio": current / base,
+        "drop_threshold": drop,
+    }

@@ -80,7 +80,7 @@ def by_kind(alerts: Iterable[HackingAlert]) -> dict[AlertKind, Counter[Severity]
 
 
 def describe_counts(counts: Mapping[AlertKind, Counter[Severity]]) -> str:
-    """"hacking: 1 critical; health: 2 warning, 1 info" (most severe first; "none" for an empty kind)."""
+    """ "hacking: 1 critical; health: 2 warning, 1 info" (most severe first; "none" for an empty kind)."""
     parts = []
     for kind in ALERT_KINDS:
         ranked = sorted(counts.get(kind, Counter()).items(), key=lambda kv: -SEVERITY_RANK[kv[0]])
