@@ -8,7 +8,8 @@
 # second batch; (4) the clean export, the export with excluded raters kept (re-split to share the
 # clean held-out pairs), and the clean export with its safety training labels flipped; (5) a
 # reward model on each, evaluated on the same held-out pairs, with the gate on the clean and the
-# flipped one. Figures land in DIR/summary.txt.
+# flipped one; (6) the clean and include-excluded models paired on gold pairs. Figures land in
+# DIR/summary.txt and DIR/pair-compare.txt.
 set -euo pipefail
 DIR=${1:?usage: bench/rm_sandbox.sh DIR}
 EPOCHS=${EPOCHS:-5}
@@ -52,6 +53,8 @@ for name in clean all-same; do
     "$T" rm eval "models/rm-$name" --data exports/gold --out "evals/gold-$name" > "evals-gold-$name.log" 2>&1
     echo "$name on gold pairs:"; grep -E "held-out accuracy|│ (accuracy|safety|honesty|concision) " "evals-gold-$name.log"
 done
+# Paired on the same gold pairs: what keeping the excluded raters' labels costs, per dimension.
+"$PY" "$HERE/rm_pair_compare.py" models/rm-clean models/rm-all-same --data exports/gold | tee pair-compare.txt
 set -e
 "$PY" - <<'PY' | tee summary.txt
 import json
