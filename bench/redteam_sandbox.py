@@ -37,7 +37,9 @@ def search_record(project: Project, search_id: str | None) -> Any:
         else:
             record = latest_artifact(session, project_id=project.project_id, kind=KIND)
     if record is None or record.kind != KIND:
-        raise SystemExit(f"no {KIND} artifact {search_id or ''} in {project.root}; run `tether redteam search`")
+        raise SystemExit(
+            f"no {KIND} artifact {search_id or ''} in {project.root}; run `tether redteam search`"
+        )
     return record
 
 
@@ -48,7 +50,9 @@ def top_findings(project: Project, search_id: str, top: int) -> list[FindingReco
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("project", type=Path)
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--search", default=None, help="redteam_search artifact id (default: the latest)")
@@ -56,7 +60,10 @@ def main() -> None:
     project = Project.open(args.project)
     record = search_record(project, args.search)
     with project.store.session() as session:
-        truth = {p.text: SandboxPrompt.from_meta(p.meta) for p in list_prompts(session, project_id=project.project_id)}
+        truth = {
+            p.text: SandboxPrompt.from_meta(p.meta)
+            for p in list_prompts(session, project_id=project.project_id)
+        }
     findings = top_findings(project, record.id, args.top)
     if not findings:
         raise SystemExit(f"search {record.id} stored no findings")
@@ -84,8 +91,11 @@ def main() -> None:
         f"  reward model likes them more than the SFT output: {int((rm > base_rm).sum())}/{n} "
         f"(of which gold-worse: {int(((rm > base_rm) & (gold < base)).sum())})"
     )
-    print(f"  mean reward   top {n} {rm.mean():+.3f}   all candidates {all_rm.mean():+.3f}   SFT baselines {base_rm.mean():+.3f}")
-    print(f"  mean gold     top {n} {gold.mean():.3f}    all candidates {all_gold.mean():.3f}    SFT baselines {base.mean():.3f}")
+    for name, top_, all_, sft in (
+        ("reward", f"{rm.mean():+.3f}", f"{all_rm.mean():+.3f}", f"{base_rm.mean():+.3f}"),
+        ("gold  ", f"{gold.mean():.3f} ", f"{all_gold.mean():.3f} ", f"{base.mean():.3f}"),
+    ):
+        print(f"  mean {name}   top {n} {top_}   all candidates {all_}   SFT baselines {sft}")
     origins = Counter(f.meta.get("origin", "?") for f in findings)
     print("  origins: " + ", ".join(f"{k} {v}" for k, v in origins.most_common()))
     dims = Counter(f.dimension for f in findings)

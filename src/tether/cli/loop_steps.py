@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.cli.common import console
-from tether.errors import QualityGateFailed
+from tether.errors import QualityGateFailed, TetherInputError
 from tether.feedback.diagnosis import Focus
 from tether.feedback.loop import IterationContext, StepOutcome
 from tether.store import get_artifact, latest_artifact
@@ -60,17 +60,21 @@ def plan(ctx: IterationContext) -> StepOutcome:
     sampler = PairSampler(policy, baseline, seed=ctx.seed)
     n = ctx.cfg.pairs or spec.loop.pairs_per_iteration
     name = f"loop-{ctx.number}"
-    with console.status(f"sampling two responses for {n} prompts"):
-        planned = plan_batch(
-            project,
-            n=n,
-            sampler=sampler,
-            labels=sampler.labels,
-            seed=ctx.seed,
-            name=name,
-            focus=focus.weights,
-            focus_share=spec.loop.focus_share if focus.weights else 0.0,
-        )
+    share = spec.loop.focus_share if focus.weights else 0.0
+    planned = None
+    while planned is None:
+        try:
+            with console.status(f"sampling two responses for {n} prompts"):
+                planned = plan_batch(
+                    project, n=n, sampler=sampler, labels=sampler.labels, seed=ctx.seed, name=name,
+                    focus=focus.weights, focus_share=share,
+                )  # fmt: skip
+        except TetherInputError as exc:
+            # A steered batch asks more of a few cells than an even one; the unused pool may not hold it.
+            if share <= 0 or "cannot meet the spec's quotas" not in str(exc):
+                raise
+            share = round(share / 2, 3) if share > 0.05 else 0.0
+            ctx.say(f"the prompt pool cannot hold the whole focus; steering {share:.0%} of the batch instead")
     s = planned.summary
     ctx.say(
         f"batch {name}: {s.tasks} tasks, hard-case share {s.hard_share:.1%}, "
@@ -85,6 +89,7 @@ def plan(ctx: IterationContext) -> StepOutcome:
         "dimension_shares": s.dimension_shares,
         "strata": s.strata,
         "focus": focus.to_dict(),
+        "focus_share": share,
         "policy": sampler.labels[0],
     }
     return StepOutcome(results=results)
