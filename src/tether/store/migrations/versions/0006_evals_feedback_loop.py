@@ -7,6 +7,8 @@ Create Date: 2026-11-27
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,13 +18,13 @@ branch_labels = None
 depends_on = None
 
 
-def _project() -> sa.Column:  # type: ignore[type-arg]
+def _project() -> sa.Column[Any]:
     return sa.Column(
         "project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
     )
 
 
-def _created(name: str = "created_at") -> sa.Column:  # type: ignore[type-arg]
+def _created(name: str = "created_at") -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
 
 
@@ -80,9 +82,7 @@ def upgrade() -> None:
         sa.Column("grader_score", sa.Float, nullable=True),
         sa.Column("gap", sa.Float, nullable=True),
         sa.Column("note", sa.Text, nullable=False),
-        sa.Column(
-            "submitted_by", sa.Integer, sa.ForeignKey("raters.id", ondelete="SET NULL"), nullable=True
-        ),
+        sa.Column("submitted_by", sa.Integer, sa.ForeignKey("raters.id", ondelete="SET NULL"), nullable=True),
         sa.Column("status", sa.String(10), nullable=False),
         sa.Column("task_id", sa.Integer, sa.ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True),
         sa.Column("meta", sa.JSON, nullable=False),
