@@ -22,13 +22,13 @@ from tether.labeling.context import project_labeling_context
 from tether.project import Project
 from tether.store.api_keys import create_api_key, revoke_api_key
 from tether.store.feedback import feedback_counts, list_feedback
-from tether.web.app import create_app
+from tether.web.app import BATCH_BODY, create_app
 from tether.web.feedback_api import MAX_ITEMS
 
 from .conftest import stream
 
 BATCH = 50
-"""Items per request: 50 sandbox items are about 27 KB, under the app's 64 KiB body limit."""
+"""Items per request: 50 sandbox items are about 27 KB."""
 
 
 def free_port() -> int:
@@ -129,7 +129,9 @@ def test_bad_items_are_4xx_naming_the_item_and_field_and_nothing_is_stored(sqlit
         bad = post(base, key, {"items": broken})
         tiny = {"idempotency_key": "k", "prompt": "p", "response": "r", "model_version": "v", "reason": "x"}
         too_many = post(base, key, {"items": [tiny] * (MAX_ITEMS + 1)})
-        too_big = post(base, key, {"items": items * 30})  # over the app's 64 KiB body limit
+        too_big = post(
+            base, key, {"items": [{**items[0], "prompt": "x" * BATCH_BODY}]}
+        )  # over the batch limit
         not_json = httpx.post(
             f"{base}/api/v1/feedback", content=b"{nope", headers={"Authorization": f"Bearer {key}"}
         )

@@ -30,10 +30,14 @@ from tether.web.deps import SqliteTurns, WebState, header_token, rater_for_token
 
 MAX_BODY = 64 * 1024
 """Largest request body accepted, in bytes (rationales are capped far below this)."""
+BATCH_BODY = 2 * 1024 * 1024
+"""Largest body for the batch endpoints (`BATCH_PATHS`): 500 flagged production items fit."""
+BATCH_PATHS = ("/api/v1/feedback",)
 
 
 class BodyLimit:
-    """Refuse request bodies over MAX_BODY with 413, whether or not Content-Length is sent."""
+    """Refuse request bodies over MAX_BODY (BATCH_BODY on batch endpoints) with 413, with or without
+    a Content-Length header."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,9 +46,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = BATCH_BODY if scope.get("path") in BATCH_PATHS else MAX_BODY
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            await JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, status_code=413)(
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await JSONResponse({"detail": f"request body over {limit} bytes"}, status_code=413)(
                 scope, receive, send
             )
             return
@@ -54,8 +59,8 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > MAX_BODY:
-                raise HTTPException(status_code=413, detail=f"request body over {MAX_BODY} bytes")
+            if seen > limit:
+                raise HTTPException(status_code=413, detail=f"request body over {limit} bytes")
             return message
 
         await self.app(scope, limited, send)
