@@ -58,7 +58,7 @@ def resolve_policy(project: Project, checkpoint: str = "latest") -> EvaluatedPol
         record = record or _latest(project, POLICY_KIND)
         if record is None:
             raise TetherInputError(
-                f"--checkpoint {checkpoint}: the project has no SFT policy artifact yet; register one "
+                f"policy '{checkpoint}': the project has no SFT policy artifact yet; register one "
                 "(`tether sandbox build` does in the sandbox) or pass a model directory"
             )
         return _from_record(project, record, checkpoint)
@@ -74,9 +74,9 @@ def resolve_policy(project: Project, checkpoint: str = "latest") -> EvaluatedPol
                 return EvaluatedPolicy(Path(checkpoint).resolve(), None, "directory", checkpoint)
     if record is None:
         raise TetherInputError(
-            f"--checkpoint '{checkpoint}' is not sft, latest, a policy or rl_checkpoint artifact id, "
+            f"policy '{checkpoint}' is not sft, latest, a policy or rl_checkpoint artifact id, "
             "or a model directory"
         )
     if record.kind not in POLICY_KINDS:
-        raise TetherInputError(f"--checkpoint {checkpoint}: artifact is a {record.kind}, not a policy")
+        raise TetherInputError(f"policy '{checkpoint}': artifact is a {record.kind}, not a policy")
     return _from_record(project, record, checkpoint)
