@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 8's eval acceptance on the RL acceptance runs (after bench/rm_sandbox.sh and bench/rl_sandbox.sh):
 #
-#     bench/evals_sandbox.sh /tmp/rm-sandbox /tmp/rl-unbiased
+#     bench/evals_sandbox.sh /tmp/rm-sandbox [/tmp/rl-unbiased]
 #
 # Writes the sandbox suites (held-out prompts, 100 cases per dimension) in both projects, evaluates
 # the SFT policy and every RL checkpoint with the gold and programmatic graders (3 samples per case),
@@ -9,7 +9,8 @@
 # and C (unbiased pool, default KL). `compare` exits 3 when a critical dimension regressed.
 set -uo pipefail
 RM_DIR=$(cd "${1:?usage: bench/evals_sandbox.sh RM_SANDBOX_DIR UNBIASED_DIR}" && pwd)
-UNBIASED=$(cd "${2:?usage: bench/evals_sandbox.sh RM_SANDBOX_DIR UNBIASED_DIR}" && pwd)
+UNBIASED=${2:-}
+[ -n "$UNBIASED" ] && UNBIASED=$(cd "$UNBIASED" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=$(dirname "$(command -v tether || echo "$HERE/../.venv/bin/tether")")
 T="$BIN/tether"
@@ -41,7 +42,7 @@ if ref == "sft":
 print(latest_run_of(p, ref).artifact_id)
 PY
 }
-for dir in "$RM_DIR" "$UNBIASED"; do
+for dir in "$RM_DIR" ${UNBIASED:+"$UNBIASED"}; do
     cd "$dir"
     echo "== $dir"
     "$T" eval init-suites --per-dimension 100 --force | tail -n 1

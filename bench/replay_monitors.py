@@ -145,7 +145,7 @@ def strata_blocks(generations: dict[int, list[Generation]], block: int) -> list[
             [strata_sums(generations[s]) for s in chunk],
             reference,
             ("hard", "adversarial"),
-            min_count=16,
+            min_count=8,  # step 0 alone is the reference here: one step's hard responses
             min_gap=0.0,
             max_spread_ratio=0.5,
             agree_z=2.0,
@@ -165,7 +165,7 @@ def strata_blocks(generations: dict[int, list[Generation]], block: int) -> list[
             f"steps {chunk[0]}-{chunk[-1]}: RM hard {verdict.hard_rm.mean:+.2f}±{verdict.hard_rm.std:.2f} "
             f"(n {verdict.hard_rm.n}) vs other {verdict.other_rm.mean:+.2f}±{verdict.other_rm.std:.2f}: "
             f"gap {verdict.gap:+.2f}, spread {verdict.spread:.2f}, "
-            f"RM rise {verdict.rm_rise_z or 0:+.1f} s.e.; "
+            f"RM rise {'n/a' if verdict.rm_rise_z is None else f'{verdict.rm_rise_z:+.1f} s.e.'}; "
             f"{gold} -> "
             f"{'FIRES' if verdict.fires else 'quiet'}"
         )

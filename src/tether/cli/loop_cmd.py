@@ -48,6 +48,12 @@ def loop(
         int | None,
         typer.Option(min=1, help="Comparison tasks per batch (default: spec loop.pairs_per_iteration)."),
     ] = None,
+    first_pairs: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Tasks in the first batch (default: spec loop.first_iteration_pairs, else --pairs)."
+        ),
+    ] = None,
     rm_epochs: Annotated[int, typer.Option(min=1, help="Reward-model epochs.")] = _D.rm_epochs,
     rl_steps: Annotated[
         int | None, typer.Option(min=1, help="RL steps per run (default: spec rl.steps_per_run).")
@@ -72,6 +78,7 @@ def loop(
     cfg = LoopConfig(
         iterations=iterations,
         pairs=pairs,
+        first_pairs=first_pairs,
         rm_epochs=rm_epochs,
         rl_steps=rl_steps,
         rl_save_every=rl_save_every,

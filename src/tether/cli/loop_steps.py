@@ -58,7 +58,7 @@ def plan(ctx: IterationContext) -> StepOutcome:
     focus = Focus.from_dict(ctx.last.focus) if ctx.last else Focus()
     policy, baseline = _policy_sources(ctx)
     sampler = PairSampler(policy, baseline, seed=ctx.seed)
-    n = ctx.cfg.pairs or spec.loop.pairs_per_iteration
+    n = ctx.pairs
     name = f"loop-{ctx.number}"
     share = spec.loop.focus_share if focus.weights else 0.0
     planned = None

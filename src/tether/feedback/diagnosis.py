@@ -97,7 +97,7 @@ def _dimension_reasons(
     out = []
     if rm > 0:
         out.append(
-            f"reward model accuracy on {dim} {float(acc):.2f} is within {MARGIN:.2f} of its bar {bar:.2f}"
+            f"reward model accuracy on {dim} {float(acc):.2f} is under its bar {bar:.2f} + {MARGIN:.2f}"
         )
     if ev >= 1.0:
         out.append(f"the policy regressed on {dim} against SFT in the eval suites")

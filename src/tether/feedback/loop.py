@@ -51,6 +51,8 @@ class LoopConfig:
     """Iterations to finish in this invocation (a resumed one counts)."""
     pairs: int | None = None
     """Comparison tasks per labeling batch (default: spec `loop.pairs_per_iteration`)."""
+    first_pairs: int | None = None
+    """Tasks in the project's first batch (default: spec `loop.first_iteration_pairs`, else `pairs`)."""
     rm_epochs: int = 5
     """Reward-model training epochs over everything labeled so far."""
     rl_steps: int | None = None
@@ -106,6 +108,15 @@ class IterationContext:
         """The latest earlier iteration that finished (its focus steers this one)."""
         done = [i for i in self.previous if i.status in ("completed", "stopped")]
         return done[-1] if done else None
+
+    @property
+    def pairs(self) -> int:
+        """Tasks to plan in this iteration's batch: the first batch may be larger (a reward model's start)."""
+        loop = self.project.spec.loop
+        later = self.cfg.pairs or loop.pairs_per_iteration
+        if self.number == 1:
+            return self.cfg.first_pairs or loop.first_iteration_pairs or later
+        return later
 
     def result(self, step: str) -> dict[str, Any]:
         return dict(self.iteration.results.get(step) or {})

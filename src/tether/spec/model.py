@@ -183,6 +183,8 @@ class LoopPolicy(_Strict):
 
     pairs_per_iteration: int = Field(default=6400, ge=1)
     """Comparison tasks planned in each iteration's labeling batch."""
+    first_iteration_pairs: int | None = Field(default=None, ge=1)
+    """Tasks in the first batch, when the reward model needs a larger start (None: pairs_per_iteration)."""
     focus_share: Probability = 0.3
     """Share of an iteration's batch steered to the previous diagnosis's weak dimensions and strata."""
 
