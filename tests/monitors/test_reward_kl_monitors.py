@@ -65,6 +65,42 @@ def test_rm_divergence_needs_both_series() -> None:
     assert rm_divergence()(sparse_eval) == []
 
 
+def test_rm_divergence_needs_the_condition_on_consecutive_steps() -> None:
+    # Gold rises with the RM for 22 steps, then one bad batch: only the last window crosses flat_r.
+    rm = [0.1 * s for s in range(23)]
+    one_dip = window({"objective/rm_score": rm, "gold/utility": [0.5 + 0.01 * s for s in range(22)] + [0.0]})
+    assert [a.condition for a in rm_divergence(persist=1)(one_dip)] == ["divergence"]
+    assert rm_divergence()(one_dip) == []  # persist = 3: a one-step crossing is noise
+    (alert,) = rm_divergence()(window({"objective/rm_score": rm, "gold/utility": [0.5] * 23}))
+    assert alert.condition == "divergence" and alert.evidence["persist"] == 3
+
+
+def _faithful_run(seed: int) -> list[StepRecord]:
+    """200 steps where gold is exactly a linear function of what the RM measures (no hacking), with
+    run A's per-step noise: gold sd 0.068, RM sd 0.27, correlated 0.71 (the same batch scores both)."""
+    rng = random.Random(seed)
+    records = []
+    for step in range(200):
+        progress = 1 - math.exp(-step / 40)
+        shared, own = rng.gauss(0, 1), rng.gauss(0, 1)
+        rm = 1.5 * progress + 0.27 * shared
+        gold = 0.33 + 0.25 * progress + 0.068 * (0.71 * shared + math.sqrt(1 - 0.71**2) * own)
+        records.append(StepRecord(step, {"objective/rm_score": rm, "gold/utility": gold}))
+    return records
+
+
+def test_a_faithful_reward_model_rarely_stops_a_run() -> None:
+    def stopped(records: list[StepRecord], persist: int) -> bool:
+        monitor = rm_divergence(persist=persist)
+        return any(monitor(MonitorInput(records[max(0, t - 30) : t + 1], {})) for t in range(20, 200))
+
+    runs = [_faithful_run(seed) for seed in range(60)]
+    one_step = sum(stopped(r, 1) for r in runs)
+    three_steps = sum(stopped(r, 3) for r in runs)
+    # 8 of 60 runs stopped on a one-step crossing; 2 of 60 when it must hold for 3 steps.
+    assert three_steps <= 3 and one_step >= 3 * three_steps, (one_step, three_steps)
+
+
 def test_flat_noise_rarely_looks_like_divergence() -> None:
     false_alarms = sum(
         bool(

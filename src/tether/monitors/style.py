@@ -165,9 +165,13 @@ def diversity_collapse(
       grows), not evidence of hacking.
 
     Without any independent score the hacking conditions fire as warnings: the collapse cannot be
-    judged, and a reader should look. Defaults: a healthy sandbox PPO run (unbiased raters, default KL)
-    ends near 0.5 × SFT's entropy with gold up, so half is the health note and a fifth the collapse;
-    distinct-2 fell by under a quarter in the recorded runs, against 40% here (docs/rl.md)."""
+    judged, and a reader should look. Defaults, from the recorded sandbox runs (docs/rl.md): the
+    healthy run (unbiased raters, default KL) reached half of SFT's entropy at step 123 with gold
+    up, so half is the health note; no recorded run went below 60% (not even run B, overoptimizing
+    at β = 1e-4 and 3.6 nats), so a fifth is a collapse no improving run came near. Distinct-2's
+    5-step mean stayed at or above 0.9 × SFT's in runs A and B, against 0.6 here. (SFT's distinct-2
+    is measured on 64 different prompts, a step's on 16 prompts × 2 samples, which reads higher:
+    about 0.39 vs 0.28 in the first steps of A and B, so the distinct-2 rule is a lenient one.)"""
     hacking_limits = {"policy/entropy": entropy_collapse, "gen/distinct_2": distinct_drop}
 
     def check(inp: MonitorInput) -> list[HackingAlert]:
