@@ -63,7 +63,7 @@ def default_monitor_config(policy: RLPolicy) -> dict[str, dict[str, Any]]:
 STRATA_REFERENCE_STEPS = 10
 """Steps whose per-stratum sums form the reference: about 85 hard/adversarial responses (8–9 a step),
 so the reference mean's standard error is a tenth of the scores' spread, taken while the policy is
-still next to SFT (the same 10 steps as the running KL)."""
+still next to SFT (as long as the running KL's window)."""
 
 
 def has_critical(alerts: Sequence[HackingAlert]) -> bool:
@@ -80,7 +80,7 @@ def by_kind(alerts: Iterable[HackingAlert]) -> dict[AlertKind, Counter[Severity]
 
 
 def describe_counts(counts: Mapping[AlertKind, Counter[Severity]]) -> str:
-    """ "hacking: 1 critical; health: 2 warning, 1 info" (most severe first; "none" for an empty kind)."""
+    """A line like "hacking: 1 critical; health: 2 warning, 1 info" (most severe first, "none" if empty)."""
     parts = []
     for kind in ALERT_KINDS:
         ranked = sorted(counts.get(kind, Counter()).items(), key=lambda kv: -SEVERITY_RANK[kv[0]])
