@@ -32,6 +32,11 @@ V1_PATHS = {
     "/api/v1/judgments": {"post"},
     "/api/v1/me/judgments": {"get"},
     "/api/v1/admin/raters": {"get"},
+    "/api/v1/grading/next": {"get"},
+    "/api/v1/grading/mine": {"get"},
+    "/api/v1/grading/{task_id}": {"post"},
+    "/api/v1/redteam/findings": {"get", "post"},
+    "/api/v1/feedback": {"post"},
 }
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
