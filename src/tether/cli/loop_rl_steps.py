@@ -84,9 +84,7 @@ def _rl_figures(ctx: IterationContext, result: RunResult) -> dict[str, Any]:
         "kl_budget": project.spec.rl.kl_budget_nats,
         "steps": result.steps,
         "final": {k: result.metrics[k] for k in FINAL_KEYS if k in result.metrics},
-        "max_kl": _max_metric(
-            project.resolve(project.relative(result.run_dir / "metrics.jsonl")), "objective/kl"
-        ),
+        "max_kl": _max_metric(result.run_dir / "metrics.jsonl", "objective/kl"),
         "seconds": result.seconds,
         "alerts": _alerts(project, result.run_id),
     }

@@ -189,11 +189,10 @@ def collect(ctx: IterationContext) -> StepOutcome:
     from tether.labeling.dataset import export_preferences
 
     project = ctx.project
-    sim: dict[str, Any] = {}
-    if _sandbox(project):
-        sim = _simulate(ctx)
+    sandbox = _sandbox(project)
+    sim = _simulate(ctx) if sandbox else {}
     open_slots = _open_slots(project)
-    if open_slots and not _sandbox(project):
+    if open_slots and not sandbox:
         return StepOutcome(
             wait=f"{open_slots} labeling slots are still open; run `tether loop` again once raters finish"
         )
@@ -224,7 +223,10 @@ def reward(ctx: IterationContext) -> StepOutcome:
     with project.store.session() as session:
         export = get_artifact(session, artifact_id=export_id)
         sft = latest_artifact(session, project_id=project.project_id, kind="policy")
-    assert export is not None and sft is not None  # recorded by the steps before
+    if export is None or sft is None:
+        raise TetherInputError(
+            f"export {export_id} or the SFT policy is no longer registered; rerun `tether loop`"
+        )
     out = project.path("models", f"rm-loop-{ctx.number}")
     cfg = RewardTrainConfig(epochs=ctx.cfg.rm_epochs, seed=ctx.cfg.seed)
     with train_progress() as on_step:
