@@ -14,6 +14,7 @@ MODULES = [
     "tether.rl.rewards",
     "tether.rl.advantages",
     "tether.rl.losses",
+    "tether.rl.prefix",
     "tether.rl.kl_control",
     "tether.monitors.features",
     "tether.monitors.trends",

@@ -15,7 +15,12 @@ from accelerate import Accelerator
 
 from tether.reward.scoring import Scorer
 from tether.rl.config import RLConfig
-from tether.rl.experience import Experience, ScoreProcessing, collect_experience
+from tether.rl.experience import (
+    Experience,
+    ScoreProcessing,
+    collect_experience,
+    collect_experience_with_graph,
+)
 from tether.rl.prompts import PromptItem, PromptSampler, repeat_each
 from tether.rl.rollout import Rollout
 
@@ -51,21 +56,40 @@ class RLAlgorithm(Protocol):
         ...
 
 
-def sample_and_collect(ctx: StepContext, sampler: PromptSampler, beta: float) -> Experience:
-    """Steps (1)-(5): this process's share of the step's prompts, repeated k times, then rolled out."""
-    del beta  # β enters at the reward, step (5b), inside each algorithm
-    # (1) sample prompts: the same global draw on every process, each keeps its slice
+def step_prompts(ctx: StepContext, sampler: PromptSampler) -> list[PromptItem]:
+    """Step (1): the same global draw on every process, each keeps its slice, repeated k times."""
     drawn = sampler.draw(ctx.cfg.batch_size)
     acc = ctx.accelerator
     mine = drawn[acc.process_index :: acc.num_processes]
-    prompts: list[PromptItem] = repeat_each(mine, ctx.cfg.samples_per_prompt)
-    # (2)-(5) generate, score, log-probabilities, KL
+    return repeat_each(mine, ctx.cfg.samples_per_prompt)
+
+
+def sample_and_collect(ctx: StepContext, sampler: PromptSampler, beta: float) -> Experience:
+    """Steps (1)-(5): this process's share of the step's prompts, repeated k times, then rolled out."""
+    del beta  # β enters at the reward, step (5b), inside each algorithm
     return collect_experience(
         _unwrapped(ctx),
         ctx.reference,
         ctx.rollout,
         ctx.scorer,
-        prompts,
+        step_prompts(ctx, sampler),
+        temperature=ctx.cfg.temperature,
+        processing=ctx.processing,
+        kl_estimator=ctx.cfg.kl_estimator,
+        chunk=ctx.cfg.minibatch_size,
+    )
+
+
+def sample_and_collect_with_graph(
+    ctx: StepContext, sampler: PromptSampler
+) -> tuple[Experience, torch.Tensor]:
+    """Steps (1)-(5) for a single-pass update: also the policy's (B, R) log-probabilities with their graph."""
+    return collect_experience_with_graph(
+        ctx.model,
+        ctx.reference,
+        ctx.rollout,
+        ctx.scorer,
+        step_prompts(ctx, sampler),
         temperature=ctx.cfg.temperature,
         processing=ctx.processing,
         kl_estimator=ctx.cfg.kl_estimator,

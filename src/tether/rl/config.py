@@ -106,6 +106,12 @@ class RLConfig:
         return self if self.steps is not None else replace(self, steps=policy.steps_per_run)
 
     @property
+    def single_pass(self) -> bool:
+        """One gradient step per batch (one epoch, one minibatch): RLOO then reuses the rollout's
+        policy forward for the update (`collect_experience_with_graph`)."""
+        return self.ppo_epochs == 1 and self.minibatches == 1
+
+    @property
     def total_steps(self) -> int:
         if self.steps is None:
             raise ValueError("steps is unset; call resolve(spec.rl) first")

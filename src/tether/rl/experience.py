@@ -18,6 +18,7 @@ import torch
 
 from tether.reward.scoring import Scorer
 from tether.rl.kl import kl_per_token
+from tether.rl.logprobs import entropy_from_logits, token_logprobs
 from tether.rl.models import PolicyAndValue, logprobs_and_entropy, response_values
 from tether.rl.prompts import PromptItem
 from tether.rl.rewards import clip_scores, normalize_scores
@@ -99,6 +100,28 @@ def chunked(fn: Callable[[RolloutBatch], torch.Tensor], batch: RolloutBatch, chu
     return torch.cat([fn(batch.select(part)) for part in rows.split(chunk)], dim=0)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Steps (2)-(3): the rollout and its RM scores."""
+
+    batch: RolloutBatch
+    raw: torch.Tensor
+    """(B,) as the RM gave them."""
+    scores: torch.Tensor
+    """(B,) as used in the reward."""
+
+
+@torch.no_grad()
+def generate_and_score(
+    rollout: Rollout, scorer: Scorer, prompts: Sequence[PromptItem], processing: ScoreProcessing
+) -> Scored:
+    """(2) generate and (3) score with the reward model, through tether.hf.scored_text."""
+    batch = rollout.generate([p.text for p in prompts])  # (B, P + R)
+    raw = torch.as_tensor(scorer.score([p.text for p in prompts], batch.responses), dtype=torch.float32)
+    raw = raw.to(batch.sequences.device)  # (B,)
+    return Scored(batch, raw, processing.apply(raw, batch.has_eos))
+
+
 @torch.no_grad()
 def collect_experience(
     trainable: PolicyAndValue,
@@ -113,12 +136,9 @@ def collect_experience(
     chunk: int,
 ) -> Experience:
     """Steps (2)-(5) for `prompts` (already repeated k times, samples adjacent)."""
-    # (2) generate
-    batch = rollout.generate([p.text for p in prompts])  # (B, P + R)
-    # (3) score with the reward model, through tether.hf.scored_text
-    raw = torch.as_tensor(scorer.score([p.text for p in prompts], batch.responses), dtype=torch.float32)
-    raw = raw.to(batch.sequences.device)  # (B,)
-    scores = processing.apply(raw, batch.has_eos)  # (B,)
+    # (2)-(3) generate, score
+    scored = generate_and_score(rollout, scorer, prompts, processing)
+    batch = scored.batch
     # (4) log-probabilities of the policy (with entropy) and the reference; values
     logp_ent = [
         logprobs_and_entropy(trainable.policy, part, temperature, entropy=True)
@@ -133,7 +153,49 @@ def collect_experience(
     values = chunked(lambda b: response_values(critic, b), batch, chunk) if critic is not None else None
     # (5) per-token KL against the reference
     kl = kl_per_token(logprobs, ref_logprobs, kl_estimator)  # type: ignore[arg-type]  # (B, R)
-    return Experience(batch, list(prompts), logprobs, ref_logprobs, entropy, values, raw, scores, kl)
+    return Experience(
+        batch, list(prompts), logprobs, ref_logprobs, entropy, values, scored.raw, scored.scores, kl
+    )
+
+
+def collect_experience_with_graph(
+    model: torch.nn.Module,
+    reference: torch.nn.Module,
+    rollout: Rollout,
+    scorer: Scorer,
+    prompts: Sequence[PromptItem],
+    *,
+    temperature: float,
+    processing: ScoreProcessing,
+    kl_estimator: str,
+    chunk: int,
+) -> tuple[Experience, torch.Tensor]:
+    """Steps (2)-(5) for an update that takes one gradient step on the whole batch (one epoch, one
+    minibatch): the policy's forward pass keeps its graph and serves twice, as the rollout's "old"
+    log-probabilities (detached, in the Experience) and as the update's (returned, (B, R)).
+
+    Before any step the policy has not moved, so old and new log-probabilities are the same numbers
+    and a separate no-grad forward (what `collect_experience` and TRL's RLOOTrainer run) would only
+    recompute them: this saves one policy forward per step. `model` is the prepared
+    `PolicyAndValue`, so data-parallel gradient hooks see the forward; it must have no critic."""
+    scored = generate_and_score(rollout, scorer, prompts, processing)
+    batch = scored.batch
+    with torch.no_grad():
+        ref_logprobs = chunked(
+            lambda b: logprobs_and_entropy(reference, b, temperature)[0], batch, chunk
+        )  # (B, R)
+    model.train()
+    logits, values = model(batch)  # (B, R, V) with its graph
+    if values is not None:
+        raise RuntimeError("collect_experience_with_graph: a critic's values need their own old pass")
+    logits = logits / temperature
+    logprobs = token_logprobs(logits, batch.response_ids)  # (B, R), differentiable
+    with torch.no_grad():
+        entropy = entropy_from_logits(logits.detach())  # (B, R)
+        old = logprobs.detach()  # (B, R)
+        kl = kl_per_token(old, ref_logprobs, kl_estimator)  # type: ignore[arg-type]  # (B, R)
+    exp = Experience(batch, list(prompts), old, ref_logprobs, entropy, None, scored.raw, scored.scores, kl)
+    return exp, logprobs
 
 
 def _parts(batch: RolloutBatch, chunk: int) -> list[RolloutBatch]:

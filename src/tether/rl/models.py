@@ -26,6 +26,7 @@ import torch
 from tether.errors import TetherInputError
 from tether.hf import load_causal_lm, quiet_transformers, require_safetensors
 from tether.rl.logprobs import entropy_from_logits, token_logprobs
+from tether.rl.prefix import accepts_logits_to_keep, prompt_groups, shared_response_logits
 from tether.rl.rollout import RolloutBatch
 
 if TYPE_CHECKING:
@@ -50,15 +51,23 @@ class PolicyAndValue(torch.nn.Module):
 def response_logits(model: torch.nn.Module, batch: RolloutBatch) -> torch.Tensor:
     """Logits that produced each response token: those at columns P−1 … P+R−2. -> (B, R, V).
 
-    Explicit position ids: see `tether.rl.rollout` for why left padding needs them."""
+    Explicit position ids: see `tether.rl.rollout` for why left padding needs them. A prompt that
+    several rows share runs once (`tether.rl.prefix`); otherwise only the last R + 1 columns go
+    through the LM head (`logits_to_keep`, as TRL does), since the prompt's logits are never read."""
+    p = batch.prompt_width
+    groups = prompt_groups(batch.sequences[:, :p], batch.attention_mask[:, :p])
+    if groups is not None:
+        return shared_response_logits(model, batch, groups)
+    keep = batch.sequences.shape[1] - p + 1  # R + 1
+    extra = {"logits_to_keep": keep} if accepts_logits_to_keep(model) else {}
     out = model(
         input_ids=batch.sequences,
         attention_mask=batch.attention_mask,
         position_ids=batch.position_ids,
         use_cache=False,
+        **extra,
     )
-    p = batch.prompt_width
-    return out.logits[:, p - 1 : -1]  # (B, P + R, V) -> (B, R, V)
+    return out.logits[:, -keep:-1]  # (B, R + 1 or P + R, V) -> (B, R, V)
 
 
 def response_values(critic: Any, batch: RolloutBatch) -> torch.Tensor:

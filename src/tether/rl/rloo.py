@@ -10,16 +10,25 @@ minibatches (8) metrics.
 
 Departure: TRL takes one gradient step per generation batch by default; here the same
 `ppo_epochs`/`minibatches` as PPO apply, so the two algorithms differ only in their advantages.
+With `--ppo-epochs 1 --minibatches 1` (TRL's default) the step runs one policy forward fewer than
+TRL's: the forward that gives the rollout's log-probabilities keeps its graph for the update
+(`collect_experience_with_graph`), where TRL recomputes the same numbers under no_grad first.
 """
 
 from __future__ import annotations
 
 from tether.rl.advantages import rloo_advantages
-from tether.rl.algorithm import StepContext, StepOutput, reduce_metrics, sample_and_collect
+from tether.rl.algorithm import (
+    StepContext,
+    StepOutput,
+    reduce_metrics,
+    sample_and_collect,
+    sample_and_collect_with_graph,
+)
 from tether.rl.kl import sequence_kl
 from tether.rl.metrics import rollout_metrics
 from tether.rl.prompts import PromptSampler
-from tether.rl.update import Targets, ppo_update
+from tether.rl.update import Targets, ppo_update, single_pass_update
 
 
 class RLOO:
@@ -27,8 +36,13 @@ class RLOO:
 
     def step(self, ctx: StepContext, step: int, sampler: PromptSampler, beta: float) -> StepOutput:
         cfg = ctx.cfg
-        # (1)-(5) prompts (k adjacent samples each), rollouts, scores, log-probabilities, per-token KL
-        exp = sample_and_collect(ctx, sampler, beta)
+        # (1)-(5) prompts (k adjacent samples each), rollouts, scores, log-probabilities, per-token KL;
+        # with one gradient step per batch the policy's forward keeps its graph for step (7)
+        logprobs = None
+        if cfg.single_pass:
+            exp, logprobs = sample_and_collect_with_graph(ctx, sampler)
+        else:
+            exp = sample_and_collect(ctx, sampler, beta)
         # (5b) sequence rewards with the KL penalty inside
         rewards = exp.scores - beta * sequence_kl(exp.kl, exp.mask)  # (B,)
         # (6) leave-one-out advantages, one per response, spread over its tokens
@@ -37,15 +51,15 @@ class RLOO:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         token_adv = advantages.unsqueeze(1) * exp.mask.float()  # (B, 1) * (B, R) -> (B, R)
         # (7) clipped policy updates
-        updates = ppo_update(
-            ctx.model,
-            ctx.optimizer,
-            exp,
-            Targets(token_adv, None),
-            cfg,
-            accelerator=ctx.accelerator,
-            step=step,
-        )
+        targets = Targets(token_adv, None)
+        if logprobs is not None:
+            updates = single_pass_update(
+                ctx.model, ctx.optimizer, exp, logprobs, targets, cfg, accelerator=ctx.accelerator
+            )
+        else:
+            updates = ppo_update(
+                ctx.model, ctx.optimizer, exp, targets, cfg, accelerator=ctx.accelerator, step=step
+            )
         # (8) metrics (no critic: no value loss, no explained variance)
         metrics = {**rollout_metrics(exp, beta, gold=ctx.gold), **updates}
         for key in ("losses/value_loss", "val/clipfrac"):

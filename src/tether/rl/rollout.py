@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 
+from tether.rl.prefix import cache_keyword, prompt_cache, prompt_groups
 from tether.sandbox.policy import context_length, prompt_ids
 
 if TYPE_CHECKING:
@@ -102,9 +103,44 @@ def response_mask_upto_eos(response: torch.Tensor, eos_id: int) -> tuple[torch.T
     return (cols <= first.unsqueeze(1)).long(), has_eos
 
 
+def sample_inverse_cdf(logits: torch.Tensor) -> torch.Tensor:
+    """One token per row drawn from softmax(logits), by inverting the CDF. (B, V) -> (B,) long.
+
+    One uniform per row against the cumulative probabilities; tokens of probability 0 are never
+    drawn (their CDF step is flat and the search returns the first index whose CDF exceeds u)."""
+    cdf = torch.softmax(logits.float(), dim=-1).cumsum(dim=-1)  # (B, V)
+    total = cdf[:, -1:]  # (B, 1), 1 up to rounding
+    if not bool(torch.isfinite(total).all()):
+        raise ValueError("sampling: the policy produced non-finite logits (all -inf, inf or NaN) in a row")
+    u = torch.rand(total.shape, device=logits.device) * total  # (B, 1) in [0, total)
+    picked = torch.searchsorted(cdf, u, right=True)  # (B, 1)
+    return picked.clamp_(max=logits.shape[-1] - 1).squeeze(1)  # (B,)
+
+
+def inverse_cdf_sampler(temperature: float) -> object:
+    """A `generate` logits processor that draws the next token itself (from softmax(scores / T))
+    and leaves only that token finite, so greedy decoding returns an exact sample.
+
+    Why not `do_sample=True`: its `torch.multinomial` draws one exponential variate per vocabulary
+    entry on CPU (B·V per token); the inverse CDF draws one uniform per row. Measured on 32 rows ×
+    603 tokens, one thread: 320 µs against 32 µs a token, about 15% of a sandbox RLOO step's
+    generation. The distribution is the same; the random stream differs, so a seed gives other
+    samples than `do_sample=True` would."""
+    from transformers import LogitsProcessor
+
+    class InverseCDFSampler(LogitsProcessor):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            token = sample_inverse_cdf(scores / temperature)  # (B,)
+            out = torch.full_like(scores, float("-inf"))  # (B, V)
+            return out.scatter_(1, token.unsqueeze(1), 0.0)
+
+    return InverseCDFSampler()
+
+
 @dataclass
 class HFGenerateRollout:
-    """Sampling through `model.generate` (top-k and top-p off: the policy's own distribution)."""
+    """Sampling through `model.generate`: the policy's own distribution at `temperature` (no top-k or
+    top-p), drawn by `inverse_cdf_sampler` under greedy decoding."""
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
@@ -118,30 +154,30 @@ class HFGenerateRollout:
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str]) -> RolloutBatch:
-        from transformers import GenerationMixin
+        from transformers import GenerationMixin, LogitsProcessorList
 
         eos_id = int(self.tokenizer.eos_token_id)
         ids, mask = left_padded(prompt_ids(self.tokenizer, prompts), self.pad_id)  # (B, P), (B, P)
         width = ids.shape[1]
         room = max(1, min(self.max_new_tokens, context_length(self.model) - width))
         device = next(self.model.parameters()).device
+        ids, mask = ids.to(device), mask.to(device)
         generated = cast(GenerationMixin, self.model).generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            do_sample=True,
-            temperature=self.temperature,
-            top_k=0,
-            top_p=1.0,
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            logits_processor=LogitsProcessorList([inverse_cdf_sampler(self.temperature)]),
             max_new_tokens=room,
             pad_token_id=self.pad_id,
             eos_token_id=eos_id,
+            **self._shared_prefill(ids, mask),
         )  # (B, P + R)
         response = generated[:, width:]  # (B, R)
         response_mask, has_eos = response_mask_upto_eos(response, eos_id)  # (B, R), (B,)
         # After the first EOS `generate` writes padding; make it so whatever the pad id is.
         response = torch.where(response_mask.bool(), response, torch.full_like(response, self.pad_id))
-        sequences = torch.cat([ids.to(device), response], dim=1)  # (B, P + R)
-        attention = torch.cat([mask.to(device), response_mask], dim=1)  # (B, P + R)
+        sequences = torch.cat([ids, response], dim=1)  # (B, P + R)
+        attention = torch.cat([mask, response_mask], dim=1)  # (B, P + R)
         texts = [
             str(self.tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True)).strip()
             for row, m in zip(response, response_mask, strict=True)
@@ -149,3 +185,17 @@ class HFGenerateRollout:
         return RolloutBatch(
             sequences, attention, position_ids_from_mask(attention), response_mask, width, texts, has_eos
         )
+
+    def _shared_prefill(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
+        """A KV cache of all prompt columns but the last, computed once per distinct prompt
+        (`tether.rl.prefix`), for `generate` to continue from; empty when no prompt repeats.
+
+        `generate` then runs only the uncached last column before sampling, so every row still
+        draws its first token from its own full-prompt logits, and the samples are the very
+        tokens the unshared prefill gives under the same seed."""
+        groups = prompt_groups(ids, mask) if ids.shape[1] > 1 else None
+        if groups is None:
+            return {}
+        head = ids[:, :-1], mask[:, :-1]  # (B, P − 1) each
+        cache, _ = prompt_cache(self.model, *head, position_ids_from_mask(head[1]), groups)
+        return {cache_keyword(self.model): cache}

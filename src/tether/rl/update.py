@@ -79,10 +79,44 @@ def minibatch_step(
 ) -> torch.Tensor:
     """One optimizer step on the rows `idx`; returns UPDATE_KEYS as a (6,) tensor."""
     mb = exp.batch.select(idx)
-    mask = mb.response_mask  # (b, R)
     # forward: policy logits and critic values on the minibatch
     logits, values = model(mb)  # (b, R, V), (b, R) | None
     logprobs = token_logprobs(logits / cfg.temperature, mb.response_ids)  # (b, R)
+    return optimizer_step(model, optimizer, logprobs, values, exp, targets, idx, cfg, accelerator)
+
+
+def single_pass_update(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    exp: Experience,
+    logprobs: torch.Tensor,
+    targets: Targets,
+    cfg: RLConfig,
+    *,
+    accelerator: Accelerator,
+) -> dict[str, float]:
+    """The update when it is one gradient step on the whole batch (`cfg.single_pass`), from the
+    policy's log-probabilities (B, R) that `collect_experience_with_graph` kept the graph of."""
+    rows = torch.arange(logprobs.shape[0], device=logprobs.device)
+    out = optimizer_step(model, optimizer, logprobs, None, exp, targets, rows, cfg, accelerator)
+    model.eval()
+    return dict(zip(UPDATE_KEYS, out.tolist(), strict=True))
+
+
+def optimizer_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    logprobs: torch.Tensor,
+    values: torch.Tensor | None,
+    exp: Experience,
+    targets: Targets,
+    idx: torch.Tensor,
+    cfg: RLConfig,
+    accelerator: Accelerator,
+) -> torch.Tensor:
+    """Losses on the rows `idx` from their current log-probabilities (b, R) and values, then backward,
+    gradient clipping and one optimizer step; returns UPDATE_KEYS as a (6,) tensor."""
+    mask = exp.mask[idx]  # (b, R)
     pg = ppo_policy_loss(logprobs, exp.logprobs[idx], targets.advantages[idx], mask, cfg.clip_eps)
     loss = pg.loss
     zero = torch.zeros((), device=loss.device)
