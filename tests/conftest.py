@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def _no_ambient_db_url(monkeypatch: pytest.MonkeyPatch) -> None:
     # A developer's TETHER_DB_URL must never point tests at a real store.
     monkeypatch.delenv("TETHER_DB_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state() -> Iterator[None]:
+    """accelerate keeps one process-wide state: a test that built an Accelerator with bf16 (TRL's
+    trainers default to it) would otherwise put every later test's prepared models under bf16
+    autocast. Each process of a real run builds one Accelerator, which this mirrors."""
+    yield
+    state = sys.modules.get("accelerate.state")
+    if state is not None:
+        state.AcceleratorState._reset_state(reset_partial_state=True)
+        state.GradientState._reset_state()
 
 
 @pytest.fixture(scope="session")

@@ -94,6 +94,7 @@ def sample_and_collect_with_graph(
         processing=ctx.processing,
         kl_estimator=ctx.cfg.kl_estimator,
         chunk=ctx.cfg.minibatch_size,
+        autocast=ctx.accelerator.autocast,
     )
 
 

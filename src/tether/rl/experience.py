@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,7 @@ def collect_experience_with_graph(
     processing: ScoreProcessing,
     kl_estimator: str,
     chunk: int,
+    autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> tuple[Experience, torch.Tensor]:
     """Steps (2)-(5) for an update that takes one gradient step on the whole batch (one epoch, one
     minibatch): the policy's forward pass keeps its graph and serves twice, as the rollout's "old"
@@ -177,10 +179,12 @@ def collect_experience_with_graph(
     Before any step the policy has not moved, so old and new log-probabilities are the same numbers
     and a separate no-grad forward (what `collect_experience` and TRL's RLOOTrainer run) would only
     recompute them: this saves one policy forward per step. `model` is the prepared
-    `PolicyAndValue`, so data-parallel gradient hooks see the forward; it must have no critic."""
+    `PolicyAndValue`, so data-parallel gradient hooks see the forward; it must have no critic.
+    `autocast` (the accelerator's) wraps the reference's forward too: the prepared policy runs
+    under it, and KL between a bf16 policy and an fp32 reference would measure the precision gap."""
     scored = generate_and_score(rollout, scorer, prompts, processing)
     batch = scored.batch
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         ref_logprobs = chunked(
             lambda b: logprobs_and_entropy(reference, b, temperature)[0], batch, chunk
         )  # (B, R)
