@@ -49,14 +49,26 @@ def kill_at(step: int):  # type: ignore[no-untyped-def]
     return on_step
 
 
-@pytest.mark.parametrize("algo", ["ppo", "rloo"])
+@pytest.mark.parametrize(
+    ("algo", "passes"),
+    [("ppo", 2), ("rloo", 2), ("rloo", 1)],  # rloo with one pass: the single-pass update path
+)
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(
     algo: str,
+    passes: int,
     tiny_template: Path,  # noqa: F811
     tmp_path: Path,
     single_thread: None,  # noqa: F811
 ) -> None:
-    cfg: RLConfig = replace(TINY_RL, algo=algo, steps=4, save_every=2)  # type: ignore[arg-type]
+    cfg: RLConfig = replace(
+        TINY_RL,
+        algo=algo,  # type: ignore[arg-type]
+        steps=4,
+        save_every=2,
+        ppo_epochs=passes,
+        minibatches=passes,
+    )
+    assert cfg.single_pass == (passes == 1)
     projects = []
     for name in ("whole", "killed"):
         shutil.copytree(tiny_template, tmp_path / name)
