@@ -46,8 +46,10 @@ def prompt_groups(ids: torch.Tensor, mask: torch.Tensor) -> PromptGroups | None:
     ([0, 1], [0, 1, 0])
     """
     rows = ids.shape[0]
+    if rows < 2:
+        return None
     _, inverse = torch.unique(torch.cat([ids, mask], dim=1), dim=0, return_inverse=True)  # (B,)
-    distinct = int(inverse.max()) + 1 if rows else 0
+    distinct = int(inverse.max()) + 1
     if distinct == rows:
         return None
     index = torch.arange(rows, device=ids.device)
