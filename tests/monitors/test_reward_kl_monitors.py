@@ -243,14 +243,19 @@ def test_kl_spike_monitor() -> None:
 
 def test_gold_peak_fires_when_gold_turns_down_while_the_rm_holds() -> None:
     from tether.monitors import MonitorInput, StepRecord, build_monitors
-    from tether.monitors.reward import moving_average, peak_drop
+    from tether.monitors.reward import peak_drop, window_means
 
-    assert moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert window_means([1.0, 3.0, 5.0, 7.0], 2) == [2.0, 4.0, 6.0]
+    assert window_means([1.0], 2) == []
     # gold rises to 0.8 by step 20, then falls to 0.5; the RM keeps climbing.
     gold = [0.3 + 0.025 * s for s in range(21)] + [0.8 - 0.015 * s for s in range(1, 21)]
     rm = [0.1 * s for s in range(41)]
     best, fall, rm_change = peak_drop(gold, rm, 1) or (0, 0.0, 0.0)
     assert best == 20 and abs(fall - 0.3) < 1e-9 and abs(rm_change - 2.0) < 1e-9
+    # windows of 3: the best is gold[19:22] = (0.775, 0.8, 0.785), mean 0.78667; the last is
+    # gold[38:41] = (0.53, 0.515, 0.5), mean 0.515; the RM's windows 2.0 and 3.9 apart
+    best, fall, rm_change = peak_drop(gold, rm, 3) or (0, 0.0, 0.0)
+    assert best == 19 and abs(fall - (0.78667 - 0.515)) < 1e-4 and abs(rm_change - 1.9) < 1e-9
     (monitor,) = build_monitors(["gold_peak"])
     history = [
         StepRecord(s, {"gold/utility": g, "objective/rm_score": r})
@@ -272,3 +277,23 @@ def test_gold_peak_fires_when_gold_turns_down_while_the_rm_holds() -> None:
         StepRecord(s, {"gold/utility": 0.3 + 0.01 * s, "objective/rm_score": 0.1 * s}) for s in range(41)
     ]
     assert monitor(MonitorInput(rising, {}, [])) == []
+
+
+def test_gold_peak_ignores_one_high_step_at_the_head_of_its_window() -> None:
+    """The shape of a false alarm seen in the sandbox's unbiased run: a flat gold near 0.70 (10-step
+    means), one step of 0.85 where the monitor's 100-step history begins, the RM rising slowly."""
+    from tether.monitors import MonitorInput, StepRecord, build_monitors
+
+    (monitor,) = build_monitors(["gold_peak"])
+    gold = noisy(0.70, 100, 0.04, seed=5)
+    gold[0] = 0.85
+    history = [
+        StepRecord(60 + i, {"gold/utility": g, "objective/rm_score": 2.0 + 0.003 * i})
+        for i, g in enumerate(gold)
+    ]
+    assert monitor(MonitorInput(history, {}, [])) == []
+    # the same spike as a real peak, held for a whole window, followed by the fall: it fires
+    held = [0.85] * 10 + [0.85 - 0.15 * i / 89 for i in range(1, 91)]
+    turned = [StepRecord(60 + i, {**r.metrics, "gold/utility": held[i]}) for i, r in enumerate(history)]
+    (alert,) = monitor(MonitorInput(turned, {}, []))
+    assert alert.evidence["peak_step"] in range(60, 70)

@@ -18,6 +18,7 @@ MODULES = [
     "tether.rl.kl_control",
     "tether.monitors.features",
     "tether.monitors.trends",
+    "tether.monitors.reward",
 ]
 
 

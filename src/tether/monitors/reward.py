@@ -277,18 +277,34 @@ def strata_uniform_high(
     return check
 
 
-def moving_average(values: list[float], k: int) -> list[float]:
-    """Trailing mean of each point and up to k - 1 before it."""
-    out, total = [], 0.0
-    for i, value in enumerate(values):
-        total += value - (values[i - k] if i >= k else 0.0)
-        out.append(total / min(i + 1, k))
+def window_means(values: list[float], k: int) -> list[float]:
+    """Mean of every run of k consecutive values: len(values) − k + 1 of them ([] when fewer than k).
+
+    Full windows only. A trailing mean that starts with 1, 2, … points at the head of the series is
+    a single noisy step there, and the peak of the series then picks it: in the sandbox's unbiased
+    run (issue 7) one step's gold of 0.85 among 10-step means near 0.70, at the head of the monitor's
+    100-step window, read as a 0.114 fall from the peak and stopped a healthy run.
+
+    >>> window_means([1.0, 3.0, 5.0, 7.0], 2)
+    [2.0, 4.0, 6.0]
+    """
+    if len(values) < k:
+        return []
+    out, total = [], sum(values[:k])
+    out.append(total / k)
+    for i in range(k, len(values)):
+        total += values[i] - values[i - k]
+        out.append(total / k)
     return out
 
 
 def peak_drop(independent: list[float], rm: list[float], smooth: int) -> tuple[int, float, float] | None:
-    """(index of the smoothed independent peak, its drop to now, the RM change since the peak)."""
-    ind, proxy = moving_average(independent, smooth), moving_average(rm, smooth)
+    """(first index of the best `smooth`-step window of the independent score, its drop from that
+    window to the latest one, the RM change between the same two windows); None when the best is
+    the latest window or there are fewer than two."""
+    ind, proxy = window_means(independent, smooth), window_means(rm, smooth)
+    if len(ind) < 2:
+        return None
     best = max(range(len(ind)), key=ind.__getitem__)
     if best == len(ind) - 1:
         return None
@@ -312,7 +328,7 @@ def gold_peak(smooth: int = 10, min_steps: int = 30, drop: float = 0.1) -> Monit
         if found is None or found[1] < drop or found[2] < 0:
             return []
         best, fall, rm_change = found
-        peak_step = pairs[max(0, best - (smooth - 1) // 2)][0]  # the centre of the trailing window
+        peak_step = pairs[best + (smooth - 1) // 2][0]  # the centre of the best window
         evidence: dict[str, float | int | str] = {
             "independent": key,
             "peak_step": peak_step,
