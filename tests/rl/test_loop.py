@@ -157,3 +157,36 @@ def test_an_ungated_reward_model_is_refused_unless_forced(tiny_project: Project)
         artifact = get_artifact(session, artifact_id=result.artifact.id if result.artifact else "")
     assert run is not None and run.gate_overridden and run.meta["gate"]["forced"] is True
     assert artifact is not None and artifact.meta["gate_forced"] is True and rm_id in artifact.parents
+
+
+def test_a_warm_start_keeps_sft_as_reference_and_records_where_it_started(
+    tiny_project: Project,  # noqa: F811
+) -> None:
+    from tether.errors import TetherInputError
+
+    first = run_rl(tiny_project, replace(TINY_RL, lr=3e-3))
+    assert first.artifact is not None
+    second = run_rl(tiny_project, replace(TINY_RL, steps=2), init_from=first.artifact.id)
+    assert second.status == "completed" and second.steps == 2
+    rows = read_jsonl(second.run_dir / "metrics.jsonl")
+    # KL against SFT from the first step: the policy starts where the first run ended, not at SFT
+    first_rows = read_jsonl(first.run_dir / "metrics.jsonl")
+    assert first_rows[0]["objective/kl"] < 1e-3 < rows[0]["objective/kl"]
+    meta = json.loads((second.checkpoint / "tether_rl.json").read_text(encoding="utf-8"))
+    assert meta["init_from"]["artifact_id"] == first.artifact.id
+    assert meta["sft"] == json.loads((first.checkpoint / "tether_rl.json").read_text(encoding="utf-8"))["sft"]
+    with tiny_project.store.session() as session:
+        artifact = get_artifact(session, artifact_id=second.artifact.id if second.artifact else "")
+    assert artifact is not None and first.artifact.id in artifact.parents
+    with pytest.raises(TetherInputError, match="pass one of them"):
+        run_rl(tiny_project, TINY_RL, init_from=first.artifact.id, resume_from=first.artifact.id)
+    with pytest.raises(TetherInputError, match="--init-from 'nowhere' is neither"):
+        run_rl(tiny_project, TINY_RL, init_from="nowhere")
+    # a checkpoint trained from another SFT policy: its KL would not be against this one
+    stray = tiny_project.root / "stray"
+    shutil.copytree(first.checkpoint, stray)
+    stored = json.loads((stray / "tether_rl.json").read_text(encoding="utf-8"))
+    stored["sft"]["content_sha256"] = "0" * 64
+    (stray / "tether_rl.json").write_text(json.dumps(stored), encoding="utf-8")
+    with pytest.raises(TetherInputError, match="not measure how far RL moved it"):
+        run_rl(tiny_project, TINY_RL, init_from=str(stray))

@@ -90,6 +90,16 @@ def _rl_figures(ctx: IterationContext, result: RunResult) -> dict[str, Any]:
     }
 
 
+def warm_start(ctx: IterationContext) -> str | None:
+    """The rl_checkpoint of the last iteration's RL run, if it completed with no critical alert."""
+    rl = (ctx.last.results.get("rl") or {}) if ctx.last else {}
+    if rl.get("status") != "completed" or not rl.get("artifact"):
+        return None
+    if any(a.get("severity") == "critical" for a in rl.get("alerts") or []):
+        return None
+    return str(rl["artifact"])
+
+
 def _max_metric(path: Path, key: str) -> float | None:
     values = [
         float(row[key])
@@ -100,7 +110,11 @@ def _max_metric(path: Path, key: str) -> float | None:
 
 
 def rl(ctx: IterationContext) -> StepOutcome:
-    """(5) A short RL run from SFT against this iteration's gated reward model (resumed after a kill)."""
+    """(5) A short RL run against this iteration's gated reward model (resumed after a kill).
+
+    It starts from the policy of the last iteration's RL run when that run completed with no
+    critical alert (a warm start: KL, the budget and the monitors' baseline stay against SFT), else
+    from SFT: each iteration builds on the last good policy instead of relearning it."""
     from datetime import UTC, datetime
 
     from tether.cli.rl_cmd import rl_progress
@@ -119,12 +133,16 @@ def rl(ctx: IterationContext) -> StepOutcome:
     cfg = RLConfig(steps=ctx.cfg.rl_steps, seed=ctx.cfg.seed)
     if ctx.cfg.rl_save_every is not None:
         cfg = dataclasses.replace(cfg, save_every=ctx.cfg.rl_save_every)
+    start = warm_start(ctx) if resume is None else None
+    if start is not None:
+        ctx.say(f"RL starts from iteration {ctx.last.number if ctx.last else '?'}'s policy ({start})")
     with rl_progress() as (on_step, on_message):
         result = run_rl(
             project,
             None if resume is not None else cfg,
             reward_model=None if resume is not None else rm_id,
             resume_from=str(resume) if resume is not None else None,
+            init_from=start,
             on_step=on_step,
             on_message=on_message,
         )

@@ -3,6 +3,7 @@
     tether rl run --steps 200                                  # PPO from the SFT policy, gated RM
     tether rl run --algo rloo --samples-per-prompt 4 --fixed-kl --kl-coef 0.05
     tether rl run --from rl_checkpoint-3f2a… --steps 400       # resume (exact on the same hardware)
+    tether rl run --init-from rl_checkpoint-3f2a… --steps 100  # a new run from that policy, new RM
     tether rl run --eval-every 25                              # also log the quick eval suite (eval/score)
     tether rl runs                                             # every run, its status and why it stopped
 
@@ -47,6 +48,14 @@ def run(
     ] = None,
     resume_from: Annotated[
         str | None, typer.Option("--from", help="Resume from an rl_checkpoint artifact id or checkpoint dir.")
+    ] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            "--init-from",
+            help="Start a new run from an rl_checkpoint's policy (KL still against SFT; --steps counts "
+            "this run's steps).",
+        ),
     ] = None,
     algo: Annotated[str | None, typer.Option(help="ppo or rloo.")] = None,
     reward_model: Annotated[
@@ -130,6 +139,7 @@ def run(
             policy=policy,
             reward_model=reward_model,
             resume_from=resume_from,
+            init_from=init_from,
             force=force,
             on_step=on_step,
             on_message=on_message,

@@ -124,8 +124,9 @@ def is_sandbox(project: Project) -> bool:
         return latest_artifact(session, project_id=project.project_id, kind=WORLD_KIND) is not None
 
 
-def resolve_checkpoint(project: Project, explicit: str) -> tuple[Path, str | None]:
-    """An RL checkpoint given as an `rl_checkpoint` artifact id or a directory -> (path, artifact id)."""
+def resolve_checkpoint(project: Project, explicit: str, option: str = "--from") -> tuple[Path, str | None]:
+    """An RL checkpoint given as an `rl_checkpoint` artifact id or a directory -> (path, artifact id);
+    errors name the CLI `option` it came from."""
     with project.store.session() as session:
         record = get_artifact(session, artifact_id=explicit)
         if record is not None:
@@ -135,7 +136,7 @@ def resolve_checkpoint(project: Project, explicit: str) -> tuple[Path, str | Non
         path = Path(explicit)
         if not path.is_dir():
             raise TetherInputError(
-                f"--from '{explicit}' is neither an rl_checkpoint artifact id nor a checkpoint directory"
+                f"{option} '{explicit}' is neither an rl_checkpoint artifact id nor a checkpoint directory"
             )
         found = find_artifact_by_path(session, project_id=project.project_id, path=project.relative(path))
     return path.resolve(), found.id if found else None

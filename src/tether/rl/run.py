@@ -104,6 +104,9 @@ class RunPlan:
     resume_artifact: str | None = None
     quick_eval: list[SuitePlan] | None = None
     """The quick behavioral suite run every `cfg.eval_every` steps (None when off)."""
+    init_policy: ModelInput | None = None
+    """An earlier run's checkpoint the policy starts from (`--init-from`); the KL reference, the
+    monitors' baseline and the score normalization stay the SFT policy's."""
 
 
 def resume_config(project: Project, resume_from: str, overrides: dict[str, Any] | None = None) -> RLConfig:
@@ -124,9 +127,12 @@ def plan_run(
     reward_model: str | None = None,
     resume_from: str | None = None,
     force: bool = False,
+    init_from: str | None = None,
 ) -> RunPlan:
     """Resolve and check the inputs; raises TetherInputError (exit 2) or QualityGateFailed (exit 3)."""
     cfg = cfg.resolve(project.spec.rl)
+    if init_from is not None and resume_from is not None:
+        raise TetherInputError("--init-from starts a new run and --from continues one; pass one of them")
     resume, resume_id = None, None
     if resume_from is not None:
         path, resume_id = resolve_checkpoint(project, resume_from)
@@ -148,7 +154,21 @@ def plan_run(
         from tether.evals.quick import plan_quick_eval
 
         quick = plan_quick_eval(project, suite=cfg.eval_suite, sandbox=sandbox)
-    return RunPlan(cfg, project.spec_hash, sft, rm, gate, prompts, sandbox, resume, resume_id, quick)
+    init = _init_policy(project, init_from, sft) if init_from is not None else None
+    return RunPlan(cfg, project.spec_hash, sft, rm, gate, prompts, sandbox, resume, resume_id, quick, init)
+
+
+def _init_policy(project: Project, init_from: str, sft: ModelInput) -> ModelInput:
+    """The checkpoint a warm start loads its policy from; it must descend from the same SFT policy,
+    since its KL is measured against that one."""
+    path, artifact_id = resolve_checkpoint(project, init_from, option="--init-from")
+    started = load_checkpoint(path).meta.get("sft") or {}
+    if started.get("content_sha256") != sft.content_sha256:
+        raise TetherInputError(
+            f"--init-from {init_from}: that run started from SFT policy {started.get('path')}, not "
+            f"{sft.path}; KL against this SFT policy would not measure how far RL moved it"
+        )
+    return ModelInput(path, artifact_id, content_sha256(path), "checkpoint")
 
 
 def _check_resumable(resume: LoadedCheckpoint, cfg: RLConfig) -> None:
@@ -182,11 +202,14 @@ def run_rl(
     on_step: StepCallback | None = None,
     on_message: Callable[[str], None] | None = None,
     trackers: Sequence[str] = (),
+    init_from: str | None = None,
 ) -> RunResult:
     """Run RL on `project`. `cfg` defaults to RLConfig() (or, resuming, the checkpoint's config).
 
     `policy`/`reward_model`: artifact ids or directories (default: the latest of each kind);
-    `resume_from`: an rl_checkpoint id or directory; `force`: train on an RM that failed its gate (recorded);
+    `resume_from`: an rl_checkpoint id or directory; `init_from`: one whose policy a new run starts from
+    (a warm start: fresh optimizer and controller, KL still against SFT); `force`: train on an RM
+    that failed its gate (recorded);
     `on_step(step, total, metrics)`; `on_message(text)` receives alerts and notices; `trackers`:
     optional metric sinks (tensorboard, mlflow, wandb)."""
     from tether.rl.loggers import check_trackers
@@ -199,7 +222,13 @@ def run_rl(
     check_trackers(trackers)
     # (1) inputs
     plan = plan_run(
-        project, cfg, policy=policy, reward_model=reward_model, resume_from=resume_from, force=force
+        project,
+        cfg,
+        policy=policy,
+        reward_model=reward_model,
+        resume_from=resume_from,
+        force=force,
+        init_from=init_from,
     )
     if plan.gate.forced:
         say(
@@ -293,6 +322,7 @@ def run_meta(
         "sft": plan.sft.to_dict(),
         "reward_model": plan.reward_model.to_dict(),
         "gate": plan.gate.to_dict(),
+        "init_from": plan.init_policy.to_dict() if plan.init_policy else None,
         "resumed_from": {
             "path": str(plan.resume.path),
             "artifact_id": plan.resume_artifact,
@@ -351,7 +381,10 @@ def _close_run_row(
 
 
 def _register(project: Project, plan: RunPlan, checkpoint: Path) -> ArtifactRecord:
-    parents = [i for i in (plan.sft.artifact_id, plan.reward_model.artifact_id, plan.resume_artifact) if i]
+    init = plan.init_policy.artifact_id if plan.init_policy else None
+    parents = [
+        i for i in (plan.sft.artifact_id, plan.reward_model.artifact_id, plan.resume_artifact, init) if i
+    ]
     project_id = project.project_id
     with project.store.session() as session:
         return register_artifact(

@@ -67,9 +67,10 @@ def fitting_prompts(
 
 def build_models_for(plan: RunPlan) -> RLModels:
     cfg, resume = plan.cfg, plan.resume
+    start = resume.path if resume else (plan.init_policy.path if plan.init_policy else None)
     return build_models(
         plan.sft.path,
-        policy_path=resume.path if resume else None,
+        policy_path=start,
         critic_path=resume.critic_path if resume and cfg.algo == "ppo" else None,
         critic_from_rm=plan.reward_model.path if cfg.algo == "ppo" and not resume else None,
         value_init=cfg.value_init,
@@ -107,13 +108,17 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
         scheduler,
         ScoreProcessing(),
     )
-    # (4) the SFT baseline, or everything restored from the checkpoint
+    # (4) the SFT baseline, or everything restored from the checkpoint. The baseline samples the
+    # frozen reference: the same weights as the policy at step 0, unless a warm start moved them.
     if plan.resume is not None:
         state.restore(plan.resume.trainer, optimizer)
     else:
+        reference_rollout = HFGenerateRollout(
+            models.reference, models.tokenizer, cfg.max_new_tokens, cfg.temperature
+        )
         baseline, raw = sft_baseline(
-            policy,
-            rollout,
+            models.reference,
+            reference_rollout,
             scorer,
             baseline_prompts(prompts, cfg.baseline_prompts, cfg.seed),
             temperature=cfg.temperature,
