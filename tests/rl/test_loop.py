@@ -166,7 +166,7 @@ def test_a_warm_start_keeps_sft_as_reference_and_records_where_it_started(
 
     first = run_rl(tiny_project, replace(TINY_RL, lr=3e-3))
     assert first.artifact is not None
-    second = run_rl(tiny_project, replace(TINY_RL, steps=2), init_from=first.artifact.id)
+    second = run_rl(tiny_project, replace(TINY_RL, steps=2, save_every=1), init_from=first.artifact.id)
     assert second.status == "completed" and second.steps == 2
     rows = read_jsonl(second.run_dir / "metrics.jsonl")
     # KL against SFT from the first step: the policy starts where the first run ended, not at SFT
@@ -178,6 +178,13 @@ def test_a_warm_start_keeps_sft_as_reference_and_records_where_it_started(
     with tiny_project.store.session() as session:
         artifact = get_artifact(session, artifact_id=second.artifact.id if second.artifact else "")
     assert artifact is not None and first.artifact.id in artifact.parents
+    # resumed from its step-1 checkpoint, the warm-started run keeps its origin
+    resumed = run_rl(tiny_project, resume_from=str(second.run_dir / "step-000001"))
+    assert resumed.artifact is not None and first.artifact.id in resumed.artifact.parents
+    assert (
+        json.loads((resumed.checkpoint / "tether_rl.json").read_text(encoding="utf-8"))["init_from"]
+        == meta["init_from"]
+    )
     with pytest.raises(TetherInputError, match="pass one of them"):
         run_rl(tiny_project, TINY_RL, init_from=first.artifact.id, resume_from=first.artifact.id)
     with pytest.raises(TetherInputError, match="--init-from 'nowhere' is neither"):

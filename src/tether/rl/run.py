@@ -155,6 +155,12 @@ def plan_run(
 
         quick = plan_quick_eval(project, suite=cfg.eval_suite, sandbox=sandbox)
     init = _init_policy(project, init_from, sft) if init_from is not None else None
+    if resume is not None and resume.meta.get("init_from"):
+        # a resumed warm start keeps its origin for the lineage (its weights come from the checkpoint)
+        entry = resume.meta["init_from"]
+        init = ModelInput(
+            Path(entry["path"]), entry.get("artifact_id"), str(entry["content_sha256"]), "checkpoint"
+        )
     return RunPlan(cfg, project.spec_hash, sft, rm, gate, prompts, sandbox, resume, resume_id, quick, init)
 
 
