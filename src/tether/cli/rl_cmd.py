@@ -104,7 +104,8 @@ def run(
     ] = None,
 ) -> None:
     """Run RL from the SFT policy (or resume a checkpoint) against a gated reward model."""
-    from tether.rl.run import resume_config, run_rl
+    from tether.rl.plan import resume_config
+    from tether.rl.run import run_rl
 
     given = _overrides(
         steps=steps,

@@ -147,9 +147,7 @@ def collect_experience(
     ]
     logprobs = torch.cat([lp for lp, _ in logp_ent])  # (B, R)
     entropy = torch.cat([ent for _, ent in logp_ent if ent is not None])  # (B, R)
-    ref_logprobs = chunked(
-        lambda b: logprobs_and_entropy(reference, b, temperature)[0], batch, chunk
-    )  # (B, R)
+    ref_logprobs = reference_logprobs(reference, batch, temperature, chunk)  # (B, R)
     critic = trainable.critic
     values = chunked(lambda b: response_values(critic, b), batch, chunk) if critic is not None else None
     # (5) per-token KL against the reference
@@ -185,9 +183,7 @@ def collect_experience_with_graph(
     scored = generate_and_score(rollout, scorer, prompts, processing)
     batch = scored.batch
     with torch.no_grad(), autocast():
-        ref_logprobs = chunked(
-            lambda b: logprobs_and_entropy(reference, b, temperature)[0], batch, chunk
-        )  # (B, R)
+        ref_logprobs = reference_logprobs(reference, batch, temperature, chunk)  # (B, R)
     model.train()
     logits, values = model(batch)  # (B, R, V) with its graph
     if values is not None:
@@ -200,6 +196,13 @@ def collect_experience_with_graph(
         kl = kl_per_token(old, ref_logprobs, kl_estimator)  # type: ignore[arg-type]  # (B, R)
     exp = Experience(batch, list(prompts), old, ref_logprobs, entropy, None, scored.raw, scored.scores, kl)
     return exp, logprobs
+
+
+def reference_logprobs(
+    reference: torch.nn.Module, batch: RolloutBatch, temperature: float, chunk: int
+) -> torch.Tensor:
+    """(B, R) the frozen reference's temperature-scaled log-probabilities, `chunk` rows at a time."""
+    return chunked(lambda b: logprobs_and_entropy(reference, b, temperature)[0], batch, chunk)
 
 
 def _parts(batch: RolloutBatch, chunk: int) -> list[RolloutBatch]:

@@ -44,6 +44,11 @@ class ModelInput:
             "content_sha256": self.content_sha256,
         }
 
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any], how: str) -> ModelInput:
+        """The input `to_dict` recorded (in a checkpoint's meta), read back."""
+        return cls(Path(entry["path"]), entry.get("artifact_id"), str(entry["content_sha256"]), how)
+
 
 @dataclass(frozen=True)
 class GateRecord:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether import __version__
-from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.monitors import (
     DEFAULT_MONITORS,
@@ -38,26 +37,16 @@ from tether.monitors import (
 )
 from tether.monitors.base import AlertSink
 from tether.monitors.sinks import CollectingAlertSink, ConsoleAlertSink, JsonlAlertSink, StoreAlertSink
-from tether.rl.checkpoint import LOG_FILES, LoadedCheckpoint, load_checkpoint, truncated_log
+from tether.rl.checkpoint import LOG_FILES, truncated_log
 from tether.rl.config import RLConfig
-from tether.rl.inputs import (
-    RL_CHECKPOINT_KIND,
-    GateRecord,
-    ModelInput,
-    check_gate,
-    is_sandbox,
-    pool_prompts,
-    resolve_checkpoint,
-    resolve_model,
-)
+from tether.rl.inputs import RL_CHECKPOINT_KIND, GateRecord
 from tether.rl.kl_control import KLBudget
 from tether.rl.loggers import JsonlMetricSink
 from tether.rl.loop import LoopIO, LoopOutcome, StepCallback
-from tether.rl.prompts import PromptItem
+from tether.rl.plan import RunPlan, plan_run, resume_config
 from tether.store import ArtifactRecord, create_run, finish_run, register_artifact
 
 if TYPE_CHECKING:
-    from tether.evals.plan import SuitePlan
     from tether.project import Project
 
 log = logging.getLogger(__name__)
@@ -87,114 +76,6 @@ class RunResult:
     def critical(self) -> bool:
         """The run stopped on its KL budget or a critical alert: the CLI exits 3."""
         return self.status == "stopped"
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Step (1): everything the run consumes, resolved and checked before any model loads."""
-
-    cfg: RLConfig
-    spec_hash: str
-    sft: ModelInput
-    reward_model: ModelInput
-    gate: GateRecord
-    prompts: list[PromptItem]
-    sandbox: bool
-    resume: LoadedCheckpoint | None = None
-    resume_artifact: str | None = None
-    quick_eval: list[SuitePlan] | None = None
-    """The quick behavioral suite run every `cfg.eval_every` steps (None when off)."""
-    init_policy: ModelInput | None = None
-    """An earlier run's checkpoint the policy starts from (`--init-from`); the KL reference, the
-    monitors' baseline and the score normalization stay the SFT policy's."""
-
-
-def resume_config(project: Project, resume_from: str, overrides: dict[str, Any] | None = None) -> RLConfig:
-    """The config stored in a checkpoint, with `overrides` (for instance a larger `steps`) applied."""
-    path, _ = resolve_checkpoint(project, resume_from)
-    stored = RLConfig.from_dict(load_checkpoint(path).meta["config"]).as_dict()
-    try:
-        return RLConfig.from_dict({**stored, **(overrides or {})})
-    except ValueError as exc:
-        raise TetherInputError(f"--from {resume_from}: {exc}") from None
-
-
-def plan_run(
-    project: Project,
-    cfg: RLConfig,
-    *,
-    policy: str | None = None,
-    reward_model: str | None = None,
-    resume_from: str | None = None,
-    force: bool = False,
-    init_from: str | None = None,
-) -> RunPlan:
-    """Resolve and check the inputs; raises TetherInputError (exit 2) or QualityGateFailed (exit 3)."""
-    cfg = cfg.resolve(project.spec.rl)
-    if init_from is not None and resume_from is not None:
-        raise TetherInputError("--init-from starts a new run and --from continues one; pass one of them")
-    resume, resume_id = None, None
-    if resume_from is not None:
-        path, resume_id = resolve_checkpoint(project, resume_from)
-        resume = load_checkpoint(path)
-        _check_resumable(resume, cfg)
-        sft = _stored_input(resume.meta["sft"], "SFT policy")
-        rm_default: ModelInput | None = _stored_input(resume.meta["reward_model"], "reward model")
-    else:
-        sft = resolve_model(project, kind="policy", explicit=policy)
-        rm_default = None
-    if reward_model is not None or rm_default is None:
-        rm = resolve_model(project, kind="reward_model", explicit=reward_model)
-    else:
-        rm = rm_default
-    gate = check_gate(project, rm, force=force)
-    prompts, sandbox = pool_prompts(project), is_sandbox(project)
-    quick = None
-    if cfg.eval_every:
-        from tether.evals.quick import plan_quick_eval
-
-        quick = plan_quick_eval(project, suite=cfg.eval_suite, sandbox=sandbox)
-    init = _init_policy(project, init_from, sft) if init_from is not None else None
-    if resume is not None and resume.meta.get("init_from"):
-        # a resumed warm start keeps its origin for the lineage (its weights come from the checkpoint)
-        entry = resume.meta["init_from"]
-        init = ModelInput(
-            Path(entry["path"]), entry.get("artifact_id"), str(entry["content_sha256"]), "checkpoint"
-        )
-    return RunPlan(cfg, project.spec_hash, sft, rm, gate, prompts, sandbox, resume, resume_id, quick, init)
-
-
-def _init_policy(project: Project, init_from: str, sft: ModelInput) -> ModelInput:
-    """The checkpoint a warm start loads its policy from; it must descend from the same SFT policy,
-    since its KL is measured against that one."""
-    path, artifact_id = resolve_checkpoint(project, init_from, option="--init-from")
-    started = load_checkpoint(path).meta.get("sft") or {}
-    if started.get("content_sha256") != sft.content_sha256:
-        raise TetherInputError(
-            f"--init-from {init_from}: that run started from SFT policy {started.get('path')}, not "
-            f"{sft.path}; KL against this SFT policy would not measure how far RL moved it"
-        )
-    return ModelInput(path, artifact_id, content_sha256(path), "checkpoint")
-
-
-def _check_resumable(resume: LoadedCheckpoint, cfg: RLConfig) -> None:
-    if resume.step >= cfg.total_steps:
-        raise TetherInputError(
-            f"{resume.path}: the checkpoint has run {resume.step} steps already; pass --steps above that"
-        )
-    if cfg.algo == "ppo" and resume.critic_path is None:
-        raise TetherInputError(
-            f"{resume.path}: an rloo checkpoint has no critic to resume PPO with; use --algo rloo"
-        )
-
-
-def _stored_input(entry: dict[str, Any], what: str) -> ModelInput:
-    path = Path(entry["path"])
-    if not path.is_dir():
-        raise TetherInputError(
-            f"the checkpoint's {what} {path} is gone; the run cannot be rebuilt without it"
-        )
-    return ModelInput(path, entry.get("artifact_id"), str(entry["content_sha256"]), "checkpoint")
 
 
 def run_rl(

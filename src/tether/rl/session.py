@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from tether.project import Project
-    from tether.rl.run import RunPlan
+    from tether.rl.plan import RunPlan
 
 SPIKE_MIN_JUMP_SHARE = 0.05
 """Smallest one-step KL rise that can count as a spike, as a share of the spec's budget."""
