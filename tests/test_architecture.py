@@ -46,3 +46,38 @@ def test_importing_the_package_creates_no_engine() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "0"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute module an import statement names (`from a.b import c` names a.b and a.b.c)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+CLI_MODULES = sorted(p for p in (SRC / "cli").glob("*.py") if p.name not in ("__init__.py", "main.py"))
+
+
+@pytest.mark.parametrize("path", CLI_MODULES, ids=lambda p: p.name)
+def test_cli_commands_import_no_other_command_module(path: Path) -> None:
+    # A command calling another command's function is how loop and gate logic ended up in cli/:
+    # shared work belongs in the stages' libraries, shared console pieces in cli/common.
+    # main.py alone assembles the commands into the app.
+    command_modules = {f"tether.cli.{p.stem}" for p in CLI_MODULES} - {"tether.cli.common"}
+    found = sorted(imported_modules(path) & command_modules)
+    assert not found, f"{path.name} imports the command module(s) {', '.join(found)}"
+
+
+def test_no_product_stage_imports_the_cli() -> None:
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in MODULES
+        if SRC / "cli" not in p.parents and any(m.startswith("tether.cli") for m in imported_modules(p))
+    ]
+    assert not offenders, f"library modules import the CLI: {offenders}"

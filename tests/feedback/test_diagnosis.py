@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
+import re
+
 import pytest
 
+from tether.feedback import diagnosis
 from tether.feedback.diagnosis import (
     Focus,
     eval_weakness,
@@ -71,3 +75,27 @@ def test_weakest_strata_orders_by_accuracy() -> None:
         "edge",
         "hard",
     ]
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(diagnosis)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_an_accuracy_that_misses_its_bar_never_prints_equal_to_it() -> None:
+    # safety's bar is 0.75 + 0.10 = 0.85: 0.847 and 0.8496 both round to 0.85 at two decimals
+    for accuracy, printed in ((0.847, "0.847"), (0.8496, "0.8496")):
+        focus = propose_focus(bars={"safety": 0.75}, rm_by_dimension={"safety": acc(accuracy)})
+        [reason] = [r for r in focus.reasons if "accuracy on safety" in r]
+        match = re.fullmatch(r".* safety ([0-9.]+) is under its bar 0.75 \+ 0.1 = ([0-9.]+)", reason)
+        assert match is not None, reason
+        value, bar = match.groups()
+        assert value == printed and float(value) < float(bar) == pytest.approx(0.85)
+
+
+def test_a_kl_over_its_budget_never_prints_equal_to_it() -> None:
+    rl = {"steps": 3, "status": "completed", "kl_budget": 5.0, "final": {"objective/kl": 5.004}}
+    text = summarize_iteration(1, {"rl": rl}, Focus())
+    assert "KL 5.004 of 5.000 nats (over budget)" in text
+    rl["final"] = {"objective/kl": 2.5}
+    assert "KL 2.50 of 5.00 nats (within budget)" in summarize_iteration(1, {"rl": rl}, Focus())

@@ -107,3 +107,67 @@ def test_waiting_for_raters_ends_the_command_without_finishing_the_step(project:
     rec.calls.clear()
     assert _run(project, rec).status == "completed"
     assert rec.calls[0] == (1, "collect")
+
+
+def test_a_gate_with_retries_rewinds_to_collect_and_the_rerun_sees_the_attempts(project: Project) -> None:
+    rec = Recorder()
+    seen: list[object] = []
+    attempts = iter(
+        [
+            StepOutcome(results={"attempts": [{"action": "remediate"}]}, rewind_to="collect"),
+            StepOutcome(results={"attempts": [{"action": "remediate"}, {"action": "pass"}]}),
+        ]
+    )
+
+    def gate(ctx: IterationContext) -> StepOutcome:
+        rec.calls.append((ctx.number, "gate"))
+        seen.append(ctx.result("gate").get("attempts"))
+        return next(attempts)
+
+    steps = {**rec.steps(), "gate": gate}
+    result = run_loop(project, LoopConfig(), steps, say=lambda _: None)  # type: ignore[arg-type]
+    assert result.status == "completed"
+    names = [s for _, s in rec.calls]
+    assert names == [
+        "plan",
+        "collect",
+        "reward",
+        "gate",
+        "collect",
+        "reward",
+        "gate",
+        "rl",
+        "evals",
+        "diagnose",
+    ]
+    assert seen == [None, [{"action": "remediate"}]]
+    with project.store.session() as session:
+        (it,) = list_iterations(session, project_id=project.project_id)
+    assert [a["action"] for a in it.results["gate"]["attempts"]] == ["remediate", "pass"]
+
+
+def test_a_rewind_survives_a_kill_during_the_rerun(project: Project) -> None:
+    rec = Recorder()
+    rec.behave["gate"] = StepOutcome(results={"attempts": [{"action": "remediate"}]}, rewind_to="collect")
+    calls = {"collect": 0}
+
+    def collect(ctx: IterationContext) -> StepOutcome:
+        calls["collect"] += 1
+        if calls["collect"] == 2:
+            raise RuntimeError("killed while raters label the targeted batch")
+        return StepOutcome(results={})
+
+    steps = {**rec.steps(), "collect": collect}
+    with pytest.raises(RuntimeError):
+        run_loop(project, LoopConfig(), steps, say=lambda _: None)  # type: ignore[arg-type]
+    with project.store.session() as session:
+        (it,) = list_iterations(session, project_id=project.project_id)
+    assert pending_steps(it)[:3] == ["collect", "reward", "gate"]
+    assert it.results["gate"]["attempts"] == [{"action": "remediate"}]
+
+
+def test_a_step_may_not_rewind_forward(project: Project) -> None:
+    rec = Recorder()
+    rec.behave["gate"] = StepOutcome(rewind_to="rl")
+    with pytest.raises(ValueError, match="earlier step"):
+        _run(project, rec)

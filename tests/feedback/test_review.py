@@ -33,7 +33,8 @@ def test_the_review_coin_is_stable_per_key_and_close_to_the_share() -> None:
     keys = [f"req-{i}" for i in range(4000)]
     picked = [k for k in keys if chosen_for_review(k, share=0.2, seed=0)]
     assert picked == [k for k in keys if chosen_for_review(k, share=0.2, seed=0)]
-    assert 0.18 < len(picked) / len(keys) < 0.22
+    # 4,000 coins at 0.2: standard error 0.0063, so the old ±0.02 was 3.2 of them; ±0.032 is 5
+    assert 0.168 < len(picked) / len(keys) < 0.232
     assert picked != [k for k in keys if chosen_for_review(k, share=0.2, seed=1)]
     assert not any(chosen_for_review(k, share=0.0, seed=0) for k in keys)
     assert all(chosen_for_review(k, share=1.0, seed=0) for k in keys)

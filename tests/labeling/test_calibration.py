@@ -59,6 +59,8 @@ def test_orders_are_fresh_per_round_and_reproducible() -> None:
 
 def test_random_draws_hit_their_rates() -> None:
     swaps = [presentation_swapped(task_id=t, rater_id=3, round_=0, seed=0) for t in range(4000)]
-    assert 0.47 < sum(swaps) / len(swaps) < 0.53
+    # 4,000 draws each: standard errors 0.0079 at 0.5 and 0.0034 at 0.05, so the old bounds (±0.03 and
+    # ±0.01) were 3.8 and 2.9 of them; these are 5 (±0.04 and ±0.017)
+    assert 0.46 < sum(swaps) / len(swaps) < 0.54
     hidden = [hidden_anchor_due(rater_id=3, judged=j, rate=0.05, seed=0) for j in range(4000)]
-    assert 0.04 < sum(hidden) / len(hidden) < 0.06
+    assert 0.033 < sum(hidden) / len(hidden) < 0.067

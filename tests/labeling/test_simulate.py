@@ -27,5 +27,7 @@ def test_anchor_gamer_passes_calibration_and_hidden_anchors(lab: Lab) -> None:
     # Every anchor it met, calibration and hidden ones, in both presentation orders, as the experts said.
     assert gamer["anchor_agreement"] == 1.0
     assert gamer["anchors_judged"] > len(ctx.calibration_keys)  # hidden anchors among live work too
+    # not sampled: it misses the 7 safety anchors of 20 in both orders on every seed (0.65); 0.75 is
+    # the spec's 25% disagreement bar
     assert raters["safety-inverted"]["anchor_agreement"] <= 0.75
     assert gamer["judgments"] > 40  # it labels live work

@@ -28,6 +28,8 @@ def test_rm_rising_with_gold_flat_is_critical() -> None:
         float(alert.evidence["rm_trend_r"]) > 0.9 and abs(float(alert.evidence["independent_trend_r"])) <= 0.2
     )
     assert alert.evidence["window_steps"] == 20
+    # The fitted change over 20 steps, slope 0.1 under noise of sd 0.1: 1.9 with a standard error of
+    # 0.1 · 19 / sqrt(Σ(t − t̄)²) = 0.074, so 0.3 is 4 of them
     assert alert.evidence["rm_change"] == pytest.approx(1.9, abs=0.3)
 
 

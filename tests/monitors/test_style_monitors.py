@@ -39,6 +39,7 @@ def test_length_creep_with_flat_gold_is_a_warning_with_evidence() -> None:
     (alert,) = length_creep()(inp)
     assert alert.severity == "warning" and alert.step == 30 and alert.monitor == "length_creep"
     assert alert.evidence["baseline_length"] == 20.0
+    # The mean of the last 5 steps (27 on average) under noise of sd 0.5: SE 0.22, so 1.0 is 4.5 of them
     assert alert.evidence["current_length"] == pytest.approx(20 + 0.5 * 27, abs=1.0)
     assert alert.evidence["independent"] == "gold/utility"
     assert "length exploit" in alert.message

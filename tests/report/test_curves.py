@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tether.feedback.loop.results_policy import RLResult
 from tether.report.curves import Metrics, charts, kl_verdict, parse_metrics, rl_section
 
 
@@ -58,9 +59,8 @@ def test_charts_draw_the_budget_and_order_gold_with_utility_first() -> None:
 
 
 def test_rl_section_keeps_only_numeric_final_metrics() -> None:
-    section = rl_section(
-        {"final": {"objective/kl": 2.0, "bad": "x"}, "kl_budget": 5, "steps": 10}, {}, "no file"
-    )
+    stored = {"final": {"objective/kl": 2.0, "bad": "x"}, "kl_budget": 5, "steps": 10}
+    section = rl_section(RLResult.from_dict(stored), {}, "no file")
     assert section.final == {"objective/kl": 2.0}
     assert (section.steps, section.metrics_note, section.kl.verdict) == (10, "no file", "within budget")
     assert section.run_id is None and section.status is None

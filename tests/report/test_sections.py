@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tether.feedback.loop.results import CollectResult, GateResult, PlanResult, RewardResult
+from tether.feedback.loop.results_policy import EvalsResult
 from tether.report.model import Alert, NotRun
 from tether.report.sections import (
     diagnosis,
@@ -44,7 +46,8 @@ def test_not_run_reasons_follow_how_the_iteration_ended() -> None:
 
 
 def test_label_section_reads_raters_and_exclusions() -> None:
-    section = label_section(label_results(malicious=False))
+    stored = label_results(malicious=False)
+    section = label_section(PlanResult.from_dict(stored), CollectResult.from_dict(stored))
     assert (section.tasks, section.judgments, section.pairs) == (120, 360, 300)
     assert section.by_stratum == {"routine": 240, "hard": 120}
     assert section.agreement_alpha == 0.61
@@ -53,9 +56,8 @@ def test_label_section_reads_raters_and_exclusions() -> None:
 
 
 def test_label_section_of_an_empty_or_malformed_record() -> None:
-    section = label_section(
-        {"raters": ["not a mapping", {"name": "x", "excluded": "yes"}], "agreement": None}
-    )
+    stored = {"raters": ["not a mapping", {"name": "x", "excluded": "yes"}], "agreement": None}
+    section = label_section(PlanResult.from_dict(stored), CollectResult.from_dict(stored))
     assert (section.tasks, section.batch, section.hard_share, section.agreement_pool) == (0, "", None, None)
     assert [r.name for r in section.raters] == ["x"]
     assert section.excluded == ()  # only a literal true excludes
@@ -71,7 +73,7 @@ def test_gate_section_with_partial_data_and_spec_bars() -> None:
         },
         "dimensions": [{"id": "safety", "gate": {"min_accuracy": 0.75}}, {"id": "tone"}],
     }
-    gate = gate_section(data, content)
+    gate = gate_section(GateResult.from_dict(data), content)
     assert gate.passed is False
     assert gate.by_dimension["safety"].value is None
     assert gate.overall.value is None and gate.reliability == () and gate.gold_by_dimension is None
@@ -81,7 +83,7 @@ def test_gate_section_with_partial_data_and_spec_bars() -> None:
 
 
 def test_gate_section_of_a_full_record() -> None:
-    gate = gate_section(gate_results(passed=True))
+    gate = gate_section(GateResult.from_dict(gate_results(passed=True)))
     assert gate.passed is True
     assert gate.overall.value == 0.74 and gate.overall.n == 100
     assert gate.reliability[1].mean_predicted == 0.93
@@ -89,8 +91,9 @@ def test_gate_section_of_a_full_record() -> None:
 
 
 def test_reward_and_eval_sections_tolerate_missing_keys() -> None:
-    assert reward_section({}).pairs is None
-    evals = eval_section({"vs_sft": {"safety": {"delta": -0.2, "regression": True}, "tone": None}})
+    assert reward_section(RewardResult.from_dict({})).pairs is None
+    stored = {"vs_sft": {"safety": {"delta": -0.2, "regression": True}, "tone": None}}
+    evals = eval_section(EvalsResult.from_dict(stored))
     assert evals.regressions == ("safety",)
     assert evals.vs_sft["tone"].delta is None and evals.vs_previous is None
 

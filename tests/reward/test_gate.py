@@ -1,15 +1,27 @@
-"""The reward-model gate: every failure as a message, critical dimensions held to their interval."""
+"""The reward-model gate: one check per threshold, read with its interval, decided by the spec's policy."""
 
 from __future__ import annotations
 
+import doctest
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tether.project import Project
+from tether.reward import gate
 from tether.reward.evaluate import Accuracy, Baselines, Calibration, RMReport
-from tether.reward.gate import RewardGate, check_gate, gate_status
+from tether.reward.gate import (
+    GateCheck,
+    GateVerdict,
+    RewardGate,
+    check_gate,
+    classify,
+    decide,
+    format_against,
+    gate_status,
+)
 from tether.reward.probes import ProbeResult
 from tether.scaffold import init_project
 from tether.store import register_artifact
@@ -70,31 +82,191 @@ def test_each_threshold_reports_its_own_message(project: Project) -> None:
     verdict = check_gate(report, probes, project.spec)
     assert not verdict.passed
     assert verdict.failures == [
-        "overall accuracy 0.60 < 0.70",
-        "safety accuracy 0.46 < 0.75 (critical)",
-        "concision accuracy 0.55 < 0.60",
-        "ECE 0.14 > 0.10",
-        "filler probe mean reward delta +0.73 > +0.50",
+        "overall accuracy 0.600 [0.580, 0.620] < 0.70",
+        "safety accuracy 0.460 [0.440, 0.480] < 0.75 (critical)",
+        "concision accuracy 0.550 [0.530, 0.570] < 0.60",
+        "ECE 0.140 > 0.10",
+        "filler probe mean reward delta +0.730 [+0.730, +0.730] > +0.50",
         "list probe applied to no response, so its delta is unmeasured",
         "confident probe was not run (the spec allows a mean delta of at most +0.50)",
     ]
+    assert [(c.name, c.status, c.decided) for c in verdict.checks] == [
+        ("overall accuracy", "fail", "fail"),
+        ("accuracy accuracy", "pass", "pass"),
+        ("safety accuracy", "fail", "fail"),
+        ("honesty accuracy", "pass", "pass"),
+        ("concision accuracy", "fail", "fail"),
+        ("ECE", "fail", "fail"),
+        ("filler probe", "fail", "fail"),
+        ("hedge probe", "pass", "pass"),
+        ("list probe", "fail", "fail"),
+        ("confident probe", "fail", "fail"),
+    ]
 
 
-def test_critical_dimensions_need_enough_pairs_and_warn_on_a_wide_interval(project: Project) -> None:
-    # Point estimates above the bar, lower ends below it: a warning for the critical dimension only.
+def test_a_critical_dimension_straddling_its_bar_fails_under_strict_and_warns_under_interval(
+    project: Project,
+) -> None:
+    # Point estimates above the bar, lower ends below it. Under the default policies the critical
+    # dimension fails (critical_gate_policy=strict) and the non-critical one warns (gate_policy=interval).
+    # (Before the policies existed the critical one only warned and the non-critical one was silent.)
     report = with_dimension(good_report(), "honesty", acc(0.78, low=0.64, n=60))
     report = with_dimension(report, "concision", acc(0.70, low=0.55, n=40))
     verdict = check_gate(report, GOOD_PROBES, project.spec)
-    assert verdict.passed and verdict.failures == []
+    assert not verdict.passed
+    assert verdict.failures == [
+        "honesty accuracy 0.780 [0.640, 0.800] vs min 0.70 (critical): marginal (interval straddles "
+        "the bar), fails under critical_gate_policy=strict"
+    ]
     assert verdict.warnings == [
-        "honesty accuracy 0.78 clears 0.70, but its 95% interval reaches 0.64 (n=60); "
-        "more held-out honesty pairs would settle it (critical)"
+        "concision accuracy 0.700 [0.550, 0.720] vs min 0.60: marginal (interval straddles the bar), "
+        "passes with a warning under gate_policy=interval"
     ]
-    # Too few held-out pairs for a critical dimension: it cannot pass, whatever its accuracy.
+    [honesty] = [c for c in verdict.checks if c.name == "honesty accuracy"]
+    assert (honesty.status, honesty.decided, honesty.critical) == ("marginal", "fail", True)
+    assert (honesty.value, honesty.low, honesty.high, honesty.bar, honesty.op) == (
+        0.78,
+        0.64,
+        0.80,
+        0.70,
+        ">=",
+    )
+
+    lenient = replace(RewardGate.from_spec(project.spec), critical_gate_policy="interval")
+    verdict = lenient.check(report, GOOD_PROBES)
+    assert verdict.passed and verdict.failures == []
+    assert verdict.warnings[0] == (
+        "honesty accuracy 0.780 [0.640, 0.800] vs min 0.70 (critical): marginal (interval straddles "
+        "the bar), passes with a warning under critical_gate_policy=interval"
+    )
+    assert len(verdict.warnings) == 2
+
+
+def test_too_few_pairs_fail_a_critical_dimension_under_either_policy(project: Project) -> None:
     few = with_dimension(good_report(), "safety", acc(0.95, n=49))
-    assert check_gate(few, GOOD_PROBES, project.spec).failures == [
-        "safety accuracy 0.95 on only 49 held-out pairs (critical: the spec asks for at least 50)"
+    message = "safety accuracy 0.950 on only 49 held-out pairs (critical: the spec asks for at least 50)"
+    strict = RewardGate.from_spec(project.spec)
+    for gate_ in (strict, replace(strict, critical_gate_policy="interval", gate_policy="interval")):
+        verdict = gate_.check(few, GOOD_PROBES)
+        assert verdict.failures == [message]
+        [safety] = [c for c in verdict.checks if c.name == "safety accuracy"]
+        assert (safety.status, safety.decided, safety.value) == ("fail", "fail", 0.95)
+
+
+def test_a_marginal_probe_passes_with_a_warning_under_interval_and_fails_under_strict(
+    project: Project,
+) -> None:
+    straddling = ProbeResult("confident", {}, 100, 0.512, 0.441, 0.583, 0.6)
+    probes = [*GOOD_PROBES[:3], straddling]
+    message = (
+        "confident probe mean reward delta +0.512 [+0.441, +0.583] vs max +0.50: marginal (interval "
+        "straddles the bar), {} under gate_policy={}"
+    )
+    interval = check_gate(good_report(), probes, project.spec)  # the sandbox spec keeps the default
+    assert interval.passed and interval.failures == []
+    assert interval.warnings == [message.format("passes with a warning", "interval")]
+    strict = replace(RewardGate.from_spec(project.spec), gate_policy="strict").check(good_report(), probes)
+    assert not strict.passed and strict.warnings == []
+    assert strict.failures == [message.format("fails", "strict")]
+    [check] = [c for c in strict.checks if c.name == "confident probe"]
+    assert (check.status, check.decided, check.op, check.bar) == ("marginal", "fail", "<=", 0.5)
+
+
+def test_a_clear_failure_fails_under_both_policies(project: Project) -> None:
+    # The whole interval misses the bar: no policy passes it, critical or not.
+    report = with_dimension(good_report(), "safety", acc(0.60, low=0.55, n=200))
+    report = with_dimension(report, "concision", acc(0.50, low=0.45, n=200))
+    base = RewardGate.from_spec(project.spec)
+    for policy in ("strict", "interval"):
+        verdict = replace(base, gate_policy=policy, critical_gate_policy=policy).check(report, GOOD_PROBES)
+        assert verdict.failures == [
+            "safety accuracy 0.600 [0.550, 0.620] < 0.75 (critical)",
+            "concision accuracy 0.500 [0.450, 0.520] < 0.60",
+        ]
+        assert verdict.warnings == [] and not verdict.passed
+
+
+def test_the_spec_sets_the_policies(project: Project) -> None:
+    assert (project.spec.reward_model.gate_policy, project.spec.reward_model.critical_gate_policy) == (
+        "interval",
+        "strict",
+    )
+    spec = project.spec.model_copy(
+        update={
+            "reward_model": project.spec.reward_model.model_copy(
+                update={"gate_policy": "strict", "critical_gate_policy": "interval"}
+            )
+        }
+    )
+    gate_ = RewardGate.from_spec(spec)
+    assert (gate_.gate_policy, gate_.critical_gate_policy) == ("strict", "interval")
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "bar", "op", "expected"),
+    [
+        (0.80, 0.72, 0.88, 0.70, ">=", "pass"),  # whole interval above a minimum
+        (0.70, 0.70, 0.75, 0.70, ">=", "pass"),  # touching the bar from the passing side
+        (0.60, 0.55, 0.65, 0.70, ">=", "fail"),  # whole interval below
+        (0.74, 0.66, 0.82, 0.70, ">=", "marginal"),  # straddles, point passes
+        (0.68, 0.61, 0.75, 0.70, ">=", "marginal"),  # straddles, point misses
+        (0.512, 0.441, 0.583, 0.50, "<=", "marginal"),  # a probe delta straddling its maximum
+        (0.30, 0.20, 0.40, 0.50, "<=", "pass"),
+        (0.60, 0.55, 0.65, 0.50, "<=", "fail"),
+        (0.72, None, None, 0.70, ">=", "pass"),  # no interval: the point decides
+        (0.69, None, None, 0.70, ">=", "fail"),
+        (0.12, None, None, 0.10, "<=", "fail"),  # ECE over its maximum
+        (0.10, None, None, 0.10, "<=", "pass"),
+        (0.69, 0.68, None, 0.70, ">=", "fail"),  # half an interval is no interval
+        (None, None, None, 0.70, ">=", "fail"),  # unmeasured
+        (0.69, 0.71, 0.80, 0.70, ">=", "marginal"),  # a point outside its interval widens it
+    ],
+)
+def test_classify_on_hand_values(
+    value: float | None, low: float | None, high: float | None, bar: float, op: gate.Op, expected: str
+) -> None:
+    assert classify(value, low, high, bar, op) == expected
+
+
+def test_decide_applies_the_policy_to_marginal_checks_only() -> None:
+    assert [decide(s, "strict") for s in ("pass", "fail", "marginal")] == ["pass", "fail", "fail"]
+    assert [decide(s, "interval") for s in ("pass", "fail", "marginal")] == ["pass", "fail", "pass"]
+
+
+def test_printed_figures_never_round_onto_their_bar(project: Project) -> None:
+    assert format_against(0.4996, 0.50) == "0.4996"  # 3 decimals would print 0.500
+    assert format_against(0.5004, 0.50, signed=True) == "+0.5004"
+    assert format_against(0.50004, 0.50) == "0.50004"
+    assert format_against(0.5049, 0.50, signed=True) == "+0.505"  # 3 decimals already differ
+    assert format_against(0.512, 0.50) == "0.512" and format_against(0.75, 0.75) == "0.750"
+    assert format_against(-0.1234, 0.50, signed=True) == "-0.123"
+    assert format_against(0.6553, 0.6551) == "0.6553"  # 0.655 would land on the wrong side
+    report = with_dimension(good_report(), "safety", Accuracy(200, 0.7496, 0.7491, 0.7499))
+    assert check_gate(report, GOOD_PROBES, project.spec).failures == [
+        "safety accuracy 0.7496 [0.749, 0.7499] < 0.75 (critical)"
     ]
+    probes = [*GOOD_PROBES[:3], ProbeResult("confident", {}, 100, 0.5004, 0.5001, 0.5009, 0.6)]
+    assert check_gate(good_report(), probes, project.spec).failures == [
+        "confident probe mean reward delta +0.5004 [+0.5001, +0.501] > +0.50"
+    ]
+    results = doctest.testmod(gate)
+    assert results.attempted >= 6 and results.failed == 0
+
+
+def test_checks_and_verdicts_round_trip_through_dicts(project: Project) -> None:
+    report = with_dimension(good_report(), "honesty", acc(0.78, low=0.64, n=60))
+    probes = [*GOOD_PROBES[:2], probe("list", None)]
+    verdict = check_gate(report, probes, project.spec)
+    data = json.loads(json.dumps(verdict.to_dict()))
+    assert GateVerdict.from_dict(data) == verdict
+    for check in verdict.checks:
+        assert GateCheck.from_dict(check.to_dict()) == check
+    # Tolerant of what older stored verdicts lack.
+    assert GateVerdict.from_dict({"passed": True, "failures": []}) == GateVerdict(True, [], [], [])
+    assert GateVerdict.from_dict({}) == GateVerdict(False, [])
+    bare = GateCheck.from_dict({"name": "ECE", "value": 0.05, "bar": 0.1, "op": "<=", "status": "pass"})
+    assert bare == GateCheck("ECE", 0.05, None, None, 0.1, "<=", "pass", False, "pass", "")
+    assert GateCheck.from_dict({}).decided == "fail" and GateCheck.from_dict({}).status == "fail"
 
 
 def test_a_dimension_without_held_out_pairs_fails(project: Project) -> None:

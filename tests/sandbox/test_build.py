@@ -92,7 +92,7 @@ def test_default_world_prompts_are_tagged_and_held_out(sandbox_world: tuple[Proj
     assert {s for _, s in counts} == {"routine", "hard", "adversarial", "edge"}
     hard = sum(v for (_, stratum), v in counts.items() if stratum != "routine") / 12000
     assert 0.35 <= hard <= 0.45
-    assert 0.08 <= sum(eval_counts.values()) / 12000 <= 0.12
+    assert 0.08 <= sum(eval_counts.values()) / 12000 <= 0.12  # hashed coins at 0.1: SE 0.0027, 7 of them
     assert 400_000 <= result.policy.meta["parameters"] <= 2_000_000
 
 
@@ -103,6 +103,10 @@ def test_default_world_meets_the_acceptance_figures(sandbox_world: tuple[Project
     pairs, samples = policy_pairs(policy_dir, pool_prompts(project), n_pairs=2000, seed=0)
     policy = policy_figures([p for p, _ in samples], [r for _, r in samples])
     raters = rater_figures(pairs, default_pool(), seed=0)
+    # Acceptance targets (docs/sandbox.md, with seed 0's figures). As draws they are far from their
+    # bounds: ~2,600 samples put a share's standard error under 0.01 (parse rate 0.96, padded 0.22,
+    # concise 0.36) and ~600 near ties the raters' length preference's under 0.012 (0.91-0.92); pool
+    # agreement (0.654) varies by 0.004 over seeds (tests/sandbox/test_raters.py), 6 of them above 0.63.
     assert policy.parse_rate >= 0.90
     assert 0.35 <= policy.gold_utility <= 0.70
     assert policy.share_padded >= 0.10  # longer, with filler

@@ -145,16 +145,19 @@ def test_sft_mix_is_mediocre_and_diverse() -> None:
     rng = random.Random(0)
     styles = [(p, sample_sft_style(p, rng)) for p in prompts]
     utilities = [grade(p, render(s, p, rng)).utility for p, s in styles]
-    assert 0.45 <= statistics.mean(utilities) <= 0.6
+    # Bounds at least 4 standard errors from the mix's expected figures. Utility: 0.58 (mean over 20
+    # seeds), per-response sd 0.38, so 0.0085 for 2,000 (the upper bound was 0.6, 2.2 of them, now 5.8).
+    assert 0.45 <= statistics.mean(utilities) <= 0.63
     fillers = [s.fillers for _, s in styles]
-    assert sum(f == 0 for f in fillers) / len(fillers) >= 0.25
-    assert sum(f >= 2 for f in fillers) / len(fillers) >= 0.3
+    assert sum(f == 0 for f in fillers) / len(fillers) >= 0.25  # 0.35 by the weights, SE 0.011
+    assert sum(f >= 2 for f in fillers) / len(fillers) >= 0.3  # 0.45, SE 0.011
     answerable = [(p, s) for p, s in styles if p.truth.answerable and p.truth.answer_type != "howto"]
     correct = sum(s.value == p.truth.answer for p, s in answerable) / len(answerable)
-    assert 0.5 <= correct <= 0.65
+    assert 0.5 <= correct <= 0.65  # 0.56 of ~1,180 answerable prompts, SE 0.014
     claims = [s for _, s in styles if s.kind == "answer" and s.value != HOWTO]
-    assert 0.25 <= sum(s.hedges > 0 for s in claims) / len(claims) <= 0.35
-    assert 0.15 <= sum(s.as_list for _, s in styles) / len(styles) <= 0.25
+    # 0.3 of ~1,220 claims, SE 0.013: the bounds were 0.25-0.35 (3.8 of them), now 5.3
+    assert 0.23 <= sum(s.hedges > 0 for s in claims) / len(claims) <= 0.37
+    assert 0.15 <= sum(s.as_list for _, s in styles) / len(styles) <= 0.25  # 0.2, SE 0.009
     lengths = [count_words(render_sft_example(p, rng)) for p in prompts]
     assert min(lengths) <= 5 and max(lengths) >= 30
 
@@ -164,5 +167,7 @@ def test_sft_refusal_rates() -> None:
     rng = random.Random(1)
     harmful = [sample_sft_style(p, rng).kind == "refusal" for p in prompts if p.truth.must_refuse]
     benign = [sample_sft_style(p, rng).kind == "refusal" for p in prompts if not p.truth.must_refuse]
-    assert 0.42 <= sum(harmful) / len(harmful) <= 0.58
-    assert 0.22 <= sum(benign) / len(benign) <= 0.38
+    # ~500 of each: standard errors 0.022 around 0.5 and 0.021 around 0.3, so the bounds were 3.6 and
+    # 3.9 of them (0.08); now over 5 (0.12 and 0.11)
+    assert 0.38 <= sum(harmful) / len(harmful) <= 0.62
+    assert 0.19 <= sum(benign) / len(benign) <= 0.41

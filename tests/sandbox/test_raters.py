@@ -20,6 +20,9 @@ from tether.sandbox.raters import RaterProfile, SimulatedRater, default_pool, lo
 from tether.sandbox.world import HOWTO, PromptTruth, SandboxPrompt, generate_prompts
 
 
+# The figures below are shares over ~1,080 clear-cut pairs (gold agreement) or ~480-660 untied near
+# ties (length preference) of the 2,000; each bound sits at least 4 standard errors (binomial, or the
+# spread over 30 seeds of prompts, pairs and raters where that is wider) from the expected figure.
 @pytest.fixture(scope="module")
 def pairs() -> list[Pair]:
     return sample_pairs(generate_prompts(seed=0, n=4000), n=2000, seed=0)
@@ -80,36 +83,40 @@ def test_pairs_are_distinct(pairs: list[Pair]) -> None:
 def test_good_raters_agree_with_gold(
     name: str, raters: dict[str, SimulatedRater], pairs: list[Pair], gaps: list[float]
 ) -> None:
-    assert gold_agreement(raters[name], pairs, gaps=gaps) >= 0.85
+    assert gold_agreement(raters[name], pairs, gaps=gaps) >= 0.85  # 1.0 on every seed; SE at 0.85: 0.011
 
 
 @pytest.mark.parametrize("name", ["length-1", "length-2"])
 def test_length_bias_is_subtle_but_real(
     name: str, raters: dict[str, SimulatedRater], pairs: list[Pair], gaps: list[float]
 ) -> None:
-    assert gold_agreement(raters[name], pairs, gaps=gaps) > 0.75  # passes calibration
-    assert length_preference(raters[name], pairs, gaps=gaps) >= 0.70
+    assert gold_agreement(raters[name], pairs, gaps=gaps) > 0.75  # passes calibration; 0.89, 0.86 (SE 0.013)
+    assert length_preference(raters[name], pairs, gaps=gaps) >= 0.70  # 0.94, 0.92 (SE 0.01)
 
 
 def test_good_raters_do_not_prefer_length(
     raters: dict[str, SimulatedRater], pairs: list[Pair], gaps: list[float]
 ) -> None:
-    assert length_preference(raters["good-1"], pairs, gaps=gaps) < 0.6
+    # A good rater's mild taste for fuller answers (length weight 0.05) gives 0.56 (mean over 30 seeds,
+    # SE 0.024 over ~490 near ties); 0.6 was under 2 of them (0.61 on the worst seed), 0.68 is 5, and
+    # still far below the length-biased raters' 0.92-0.94.
+    assert length_preference(raters["good-1"], pairs, gaps=gaps) < 0.68
 
 
 def test_careless_and_inverted_fail_calibration(
     raters: dict[str, SimulatedRater], pairs: list[Pair], gaps: list[float]
 ) -> None:
     careless = gold_agreement(raters["careless"], pairs, gaps=gaps)
-    assert 0.4 <= careless <= 0.6
+    assert 0.4 <= careless <= 0.6  # a coin on ~1,080 pairs: SE 0.015, so 6.6 of them
     safety = [i for i, (p, _, _) in enumerate(pairs) if p.dimension == "safety"]
     on_safety = gold_agreement(
         raters["safety-inverted"], [pairs[i] for i in safety], gaps=[gaps[i] for i in safety]
     )
-    assert on_safety < 0.5
+    assert on_safety < 0.5  # 0.0 on every seed: it inverts safety
 
 
 def test_pool_agreement_is_human_like(raters: dict[str, SimulatedRater], pairs: list[Pair]) -> None:
+    # 0.663 with an sd of 0.004 over 30 seeds (pairs share items, so not binomial): 0.63 is 9 sds off
     assert 0.63 <= pool_pairwise_agreement(list(raters.values()), pairs) <= 0.80
 
 
@@ -203,7 +210,7 @@ def test_judge_position_bias_and_debiasing(pairs: list[Pair]) -> None:
     judge = PositionBiasedJudge()
     verdicts = [judge_both_orders(judge, p, a, b) for p, a, b in pairs[:1000]]
     inconsistent = sum(not v.position_consistent for v in verdicts) / len(verdicts)
-    assert 0.08 <= inconsistent <= 0.2
+    assert 0.08 <= inconsistent <= 0.2  # 0.133 over 30 seeds, SE 0.011 for 1,000: 5 and 6 of them
     assert all(v.judgment.choice == "tie" for v in verdicts if not v.position_consistent)
     # Inconsistent verdicts favour whichever response was shown first.
     flipped = [v for v in verdicts if not v.position_consistent]

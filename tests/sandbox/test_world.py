@@ -58,6 +58,8 @@ def test_safety_is_half_harmful_and_honesty_mostly_unanswerable(big: list[Sandbo
     honesty = [p for p in big if p.dimension == "honesty"]
     harmful = sum(p.truth.must_refuse for p in safety) / len(safety)
     unanswerable = sum(not p.truth.answerable for p in honesty) / len(honesty)
+    # 5,000 prompts each: a share's standard error is at most 0.5/sqrt(5000) = 0.007, and both bounds
+    # sit over 7 of them from the shares' expected values (0.52 and 0.67, the mean over 8 seeds)
     assert 0.42 <= harmful <= 0.58
     assert 0.55 <= unanswerable <= 0.72
     # Look-alikes ("kill a stuck process") are benign: the edge stratum is never harmful.
@@ -135,7 +137,7 @@ def test_split_is_stable_and_about_ten_percent(big: list[SandboxPrompt]) -> None
     splits = [split_for(p.id, seed=0) for p in big]
     assert splits == [split_for(p.id, seed=0) for p in big]
     share = splits.count("eval") / len(splits)
-    assert 0.08 <= share <= 0.12
+    assert 0.08 <= share <= 0.12  # 20,000 hashed coins at 0.1: standard error 0.002, so 9 of them
     assert split_for("sbx-acc-000001", seed=0, eval_share=0.0) == "pool"
     assert split_for("sbx-acc-000001", seed=0, eval_share=1.0) == "eval"
 

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from typer.core import TyperGroup
 
-from tether.errors import TetherError, TetherInputError
+from tether.errors import TetherError
 from tether.project import Project
-from tether.store import ArtifactRecord, find_artifact_by_path, get_artifact, latest_artifact
+from tether.resolve import ResolvedArtifact, resolve
+
+if TYPE_CHECKING:
+    from tether.feedback.loop import LoopHooks
+
+__all__ = ["ResolvedArtifact", "console", "err_console", "open_project", "resolve_artifact"]
 
 # Wide when piped (logs, CI): rich would otherwise squeeze tables into 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -41,43 +55,90 @@ def open_project(path: Path | None) -> Project:
     return Project.open(path)
 
 
-@dataclass(frozen=True)
-class ResolvedArtifact:
-    """An input a command consumes, and how it was chosen."""
-
-    path: Path
-    record: ArtifactRecord | None
-    how: str
-
-    def describe(self) -> str:
-        ident = self.record.id if self.record else "unregistered"
-        return f"{ident} ({self.path}) [{self.how}]"
-
-
 def resolve_artifact(project: Project, *, kind: str, explicit: str | None) -> ResolvedArtifact:
     """An explicit artifact id or path, else the project's latest artifact of `kind`.
 
     Always prints which one it used, so a run's inputs are never a guess.
     """
-    resolved = _resolve(project, kind=kind, explicit=explicit)
+    resolved = resolve(project, kind=kind, explicit=explicit)
     console.print(f"[dim]using {kind}[/] {escape(resolved.describe())}")
     return resolved
 
 
-def _resolve(project: Project, *, kind: str, explicit: str | None) -> ResolvedArtifact:
-    with project.store.session() as session:
-        if explicit is None:
-            record = latest_artifact(session, project_id=project.project_id, kind=kind)
-            if record is None:
-                raise TetherInputError(f"the project has no {kind} artifact yet; pass one explicitly")
-            return ResolvedArtifact(project.resolve(record.path), record, "latest")
-        record = get_artifact(session, artifact_id=explicit)
-        if record is not None:
-            if record.kind != kind:
-                raise TetherInputError(f"artifact {explicit} is a {record.kind}, not a {kind}")
-            return ResolvedArtifact(project.resolve(record.path), record, "explicit id")
-        path = Path(explicit)
-        if not path.exists():
-            raise TetherInputError(f"'{explicit}' is neither an artifact id nor an existing path")
-        record = find_artifact_by_path(session, project_id=project.project_id, path=project.relative(path))
-        return ResolvedArtifact(path.resolve(), record, "explicit path")
+# --- progress bars ----------------------------------------------------------------------------------------
+# Shared by the stage commands and by `tether loop` / `tether demo`, which pass them to the loop's
+# steps as `LoopHooks`: command modules never import each other.
+
+ProgressCallback = Callable[[int, int, dict[str, float]], None]
+
+
+def sft_progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]SFT[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@contextmanager
+def train_progress(log_every: int = 10) -> Iterator[ProgressCallback]:
+    """A rich progress bar with loss and accuracy; yields the `on_step` callback training reports to."""
+    progress = Progress(
+        TextColumn("[bold]reward model[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("train", total=None, stats="")
+
+        def on_step(step: int, total: int, row: dict[str, float]) -> None:
+            progress.update(task, completed=step + 1, total=total)
+            if step % log_every == 0 or step + 1 == total:
+                stats = f"loss {row['train/loss']:.4f}  acc {row['train/accuracy']:.3f}"
+                progress.update(task, stats=stats)
+
+        yield on_step
+
+
+@contextmanager
+def rl_progress() -> Iterator[tuple[ProgressCallback, Callable[[str], None]]]:
+    """A live line of reward, KL against its running value and β, and length; yields (on_step, on_message)."""
+    progress = Progress(
+        TextColumn("[bold]rl[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("rl", total=None, stats="")
+
+        def on_step(step: int, total: int, m: dict[str, float]) -> None:
+            stats = (
+                f"reward {m['objective/rm_score']:+.3f}  KL {m['objective/kl']:.2f} nats "
+                f"(running {m['objective/kl_running']:.2f}, β {m['objective/kl_coef']:.3f})  "
+                f"length {m['gen/length_mean']:.1f}"
+                + (f"  eval {m['eval/score']:.3f}" if "eval/score" in m else "")
+            )
+            progress.update(task, completed=step + 1, total=total, stats=stats)
+
+        yield on_step, lambda text: progress.console.print(escape(text))
+
+
+def loop_hooks() -> LoopHooks:
+    """The loop's steps shown with this console's spinners and bars."""
+    from tether.feedback.loop import LoopHooks
+
+    return LoopHooks(status=console.status, rm_progress=train_progress, rl_progress=rl_progress)
+
+
+def say(text: str) -> None:
+    console.print(escape(text))

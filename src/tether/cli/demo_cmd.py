@@ -11,17 +11,17 @@ fits on a laptop: `DEMO_LOOP` says how, and `tether loop` without those options 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.rule import Rule
 
-from tether.cli import sandbox_cmd
-from tether.cli.common import console
+from tether.cli.common import console, loop_hooks, say, sft_progress
 from tether.errors import QualityGateFailed, TetherInputError
 from tether.feedback.loop import LoopConfig
 from tether.project import CONFIG_FILE, STATE_DIR, read_config
@@ -30,7 +30,6 @@ from tether.spec import short_hash
 
 if TYPE_CHECKING:
     from tether.project import Project
-    from tether.store.iterations import IterationRecord
 
 DEMO_LOOP = LoopConfig(
     iterations=2, first_pairs=6400, pairs=1500, rm_epochs=5, rl_steps=100, redteam_prompts=80, redteam_top=50
@@ -56,45 +55,23 @@ def _clear_previous_demo(directory: Path) -> None:
     shutil.rmtree(directory)
 
 
-def _f(value: Any, fmt: str = ".3f") -> str:
-    return "-" if value is None else format(float(value), fmt)
+def _build_world(project: Project, seed: int) -> None:
+    import dataclasses
 
+    from tether.sandbox.build import build_world
+    from tether.sandbox.config import SandboxConfig, TinyPolicyConfig
 
-def summary_lines(iterations: list[IterationRecord], report: Path, seconds: float) -> list[str]:
-    """Five lines: raters, the reward model and its gate, gold per iteration, RL and evals, the report."""
-    last = iterations[-1]
-    collect = last.results.get("collect") or {}
-    excluded = [f"{r['name']}" for r in collect.get("raters") or [] if r.get("excluded")]
-    gate = last.results.get("gate") or {}
-    probes = {p["name"]: p for p in gate.get("probes") or []}
-    filler = _f(probes.get("filler", {}).get("mean_delta"), "+.3f")
-    evals = last.results.get("evals") or {}
-    golds = [_f((i.results.get("evals") or {}).get("gold_utility")) for i in iterations]
-    rl = last.results.get("rl") or {}
-    kl = (rl.get("final") or {}).get("objective/kl")
-    regressions = [d for d, v in (evals.get("vs_sft") or {}).items() if v.get("regression")]
-    alerts = sum(len((i.results.get("rl") or {}).get("alerts") or []) for i in iterations)
-    return [
-        f"raters: {len(collect.get('raters') or [])} simulated, excluded {', '.join(excluded) or 'none'}; "
-        f"{collect.get('pairs', 0)} labeled pairs",
-        f"reward model: held-out accuracy {_f((gate.get('overall') or {}).get('accuracy'))}, gate "
-        f"{'passed' if gate.get('passed') else 'FAILED'}; filler probe {filler}",
-        f"gold utility on the eval suites: SFT {_f(evals.get('sft_gold_utility'))} -> "
-        + " -> ".join(f"iteration {i + 1} {g}" for i, g in enumerate(golds)),
-        f"last RL run: KL {_f(kl, '.2f')} of {rl.get('kl_budget', '-')} nats; {alerts} alert(s) over "
-        f"{len(iterations)} iterations; eval regressions vs SFT: {', '.join(regressions) or 'none'}",
-        f"report: {report} (demo took {seconds / 60:.1f} min)",
-    ]
-
-
-def _loop(project: Project) -> list[IterationRecord]:
-    from tether.cli.loop_cmd import steps
-    from tether.feedback.loop import run_loop
-
-    result = run_loop(project, DEMO_LOOP, steps(), say=lambda text: console.print(escape(text)))  # type: ignore[arg-type]
-    if result.status != "completed":
-        raise QualityGateFailed(f"the demo's loop stopped: {result.reason}")
-    return result.iterations
+    cfg = SandboxConfig(seed=seed, policy=dataclasses.replace(TinyPolicyConfig(), seed=seed))
+    with sft_progress() as progress:
+        task = progress.add_task("sft", total=cfg.policy.steps, loss=float("nan"))
+        result = build_world(
+            project, cfg, on_step=lambda step, loss: progress.update(task, completed=step + 1, loss=loss)
+        )
+    console.print(
+        f"{result.prompts_total} prompts, policy {result.policy.id} "
+        f"({result.policy.meta['parameters']:,} parameters), {result.anchors.meta['anchors']} anchors; "
+        f"sandbox built in {result.seconds:.1f} s (seed {seed})"
+    )
 
 
 def demo(
@@ -102,12 +79,20 @@ def demo(
         "demo-project"
     ),
     fresh: Annotated[bool, typer.Option(help="Replace an earlier demo project in the same place.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the sandbox world.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the sandbox world and of the loop.")] = 0,
+    pool: Annotated[
+        Path | None, typer.Option(help="Simulated rater pool YAML (default: the sandbox's built-in pool).")
+    ] = None,
 ) -> None:
-    """Create a sandbox project, build its world, run two loop iterations and write the report."""
+    """Create a sandbox project, build its world, run two loop iterations and write the report.
+
+    A loop that stops (a gate still failing after its targeted relabeling, a critical alert) still
+    writes the report, whose first screen says why; the command then exits 3."""
     from tether.evals.init_suites import init_sandbox_suites
+    from tether.feedback.loop import default_steps, run_loop
     from tether.hf import quiet_transformers
     from tether.report import collect, write_report
+    from tether.report.summary import summary_lines
 
     quiet_transformers()
     start = time.perf_counter()
@@ -117,14 +102,21 @@ def demo(
     project = init_project(directory, template="sandbox")
     console.print(f"created {escape(str(project.root))} (spec {short_hash(project.spec_hash)})")
     console.print(Rule("2. sandbox world"))
-    sandbox_cmd.build(project=project.root, seed=seed)
+    _build_world(project, seed)
     console.print(Rule("3. eval suites from the held-out prompts"))
     written = init_sandbox_suites(project, per_dimension=SUITE_CASES, force=True)
     console.print(f"{len(written)} suites in {escape(str(project.root / project.spec.evals.suites_dir))}")
     console.print(Rule("4. two loop iterations"))
-    iterations = _loop(project)
+    if pool is not None:
+        from tether.sandbox.raters import load_pool
+
+        load_pool(pool)  # a bad pool file fails here, with its path, before any labeling
+    cfg = dataclasses.replace(DEMO_LOOP, seed=seed, pool=str(pool) if pool else None)
+    result = run_loop(project, cfg, default_steps(), say=say, hooks=loop_hooks())
     console.print(Rule("5. report"))
     report = write_report(collect(project), project.root / "report.html")
-    console.print(Rule("done"))
-    for line in summary_lines(iterations, report, time.perf_counter() - start):
+    console.print(Rule("done" if result.status == "completed" else f"stopped: {result.status}"))
+    for line in summary_lines(result.iterations, report, seconds=time.perf_counter() - start):
         console.print(escape(line))
+    if result.status == "stopped":
+        raise QualityGateFailed(f"the demo's loop stopped: {result.reason}")

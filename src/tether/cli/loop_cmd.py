@@ -5,12 +5,15 @@
     tether lineage rl_checkpoint-3f2a...     # spec, labels, raters, reward model, run behind it
 
 Exit codes: 0 when the asked iterations completed (or the loop is waiting for raters), 3 when an
-iteration stopped at a failing gate or a critical alert (it says why; `tether loop` resumes it).
+iteration stopped: a gate still failing after its targeted relabeling rounds, or a critical alert.
+Either way the report is written and five lines say what happened and what to do next; `tether
+loop` resumes a stopped iteration.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,25 +21,11 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.tree import Tree
 
-from tether.cli.common import ProjectOption, console, open_project
+from tether.cli.common import ProjectOption, console, loop_hooks, open_project, say
 from tether.errors import QualityGateFailed
 from tether.feedback.loop import LoopConfig
 
 _D = LoopConfig()
-
-
-def steps() -> dict[str, object]:
-    from tether.cli import loop_rl_steps, loop_steps
-
-    return {
-        "plan": loop_steps.plan,
-        "collect": loop_steps.collect,
-        "reward": loop_steps.reward,
-        "gate": loop_steps.gate,
-        "rl": loop_rl_steps.rl,
-        "evals": loop_rl_steps.evals,
-        "diagnose": loop_rl_steps.diagnose,
-    }
 
 
 def loop(
@@ -68,10 +57,30 @@ def loop(
         int, typer.Option(min=0, help="Findings routed to the next batch.")
     ] = _D.redteam_top,
     seed: Annotated[int, typer.Option(help="Base seed (iteration k uses seed + k).")] = _D.seed,
+    max_gate_retries: Annotated[
+        int | None,
+        typer.Option(min=0, help="Targeted relabeling rounds after a failed gate (default: spec's)."),
+    ] = None,
+    remediation_pairs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Tasks per targeted batch (default: spec loop.remediation_pairs)."),
+    ] = None,
+    pool: Annotated[
+        Path | None, typer.Option(help="Sandbox only: the simulated rater pool YAML (default: built-in).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Where the HTML report goes (default: <project>/report.html).")
+    ] = None,
 ) -> None:
-    """Run short RLHF iterations (label, reward model, gate, RL, evals, diagnosis), resumable per step."""
-    from tether.feedback.loop import run_loop
+    """Run short RLHF iterations (label, reward model, gate, RL, evals, diagnosis), resumable per step.
+
+    Writes the HTML report at the end, also when an iteration stopped (then the exit code is 3)."""
+    import time
+
+    from tether.feedback.loop import default_steps, run_loop
     from tether.hf import quiet_transformers
+    from tether.report import collect, write_report
+    from tether.report.summary import summary_lines
 
     quiet_transformers()
     proj = open_project(project)
@@ -85,19 +94,26 @@ def loop(
         redteam_prompts=redteam_prompts,
         redteam_top=redteam_top,
         seed=seed,
+        max_gate_retries=max_gate_retries,
+        remediation_pairs=remediation_pairs,
+        pool=str(pool) if pool else None,
     )
-    say = lambda text: console.print(escape(text))  # noqa: E731
-    result = run_loop(proj, cfg, steps(), say=say)  # type: ignore[arg-type]
+    if pool is not None:
+        from tether.sandbox.raters import load_pool
+
+        load_pool(pool)  # a bad pool file fails here, with its path, before any labeling
+    start = time.perf_counter()
+    result = run_loop(proj, cfg, default_steps(), say=say, hooks=loop_hooks())
     for record in result.iterations:
         console.print(Rule(f"iteration {record.number}: {record.status}"))
     if result.status == "waiting":
         console.print(f"[yellow]waiting:[/] {escape(result.reason or '')}")
         return
+    out = write_report(collect(proj), report or proj.root / "report.html")
+    for line in summary_lines(result.iterations, out, seconds=time.perf_counter() - start):
+        console.print(escape(line))
     if result.status == "stopped":
-        raise QualityGateFailed(
-            f"the loop stopped: {result.reason}. Fix the cause, then `tether loop` resumes at that step"
-        )
-    console.print(f"{len(result.iterations)} iteration(s) completed; `tether report` writes the HTML report")
+        raise QualityGateFailed(f"the loop stopped: {result.reason}")
 
 
 def lineage(

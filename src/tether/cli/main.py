@@ -24,7 +24,8 @@ from tether.cli import (
     redteam_cmd,
     report_cmd,
     rl_cmd,
-    rm_cmd,
+    rm_eval_cmd,
+    rm_train_cmd,
     sandbox_cmd,
     spec_cmd,
 )
@@ -79,7 +80,11 @@ app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(label_cmd.app, name="label")
 app.add_typer(raters_cmd.app, name="raters")
 app.add_typer(data_cmd.app, name="data")
-app.add_typer(rm_cmd.app, name="rm")
+rm_app = typer.Typer(help="Train, evaluate, probe and gate reward models.", no_args_is_help=True)
+rm_app.command("train")(rm_train_cmd.train)
+rm_app.command("eval")(rm_eval_cmd.evaluate)
+rm_app.command("probe")(rm_eval_cmd.probe)
+app.add_typer(rm_app, name="rm")
 app.add_typer(rl_cmd.app, name="rl")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(redteam_cmd.app, name="redteam")

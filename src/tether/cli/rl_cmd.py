@@ -14,16 +14,13 @@ critical alert — its checkpoint is saved first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tether.cli.common import ProjectOption, console, open_project
+from tether.cli.common import ProjectOption, console, open_project, rl_progress
 from tether.errors import QualityGateFailed, TetherInputError
 from tether.monitors.base import ALERT_KINDS, Severity
 from tether.rl.config import RLConfig
@@ -162,24 +159,6 @@ def run(
         raise QualityGateFailed(f"run {result.run_id} stopped: {result.reason} (checkpoint saved: {ident})")
 
 
-@contextmanager
-def rl_progress() -> Iterator[tuple[Callable[[int, int, dict[str, float]], None], Callable[[str], None]]]:
-    """A live line of reward, KL against its running value and β, and length; yields (on_step, on_message)."""
-    with _progress() as progress:
-        task = progress.add_task("rl", total=None, stats="")
-
-        def on_step(step: int, total: int, m: dict[str, float]) -> None:
-            stats = (
-                f"reward {m['objective/rm_score']:+.3f}  KL {m['objective/kl']:.2f} nats "
-                f"(running {m['objective/kl_running']:.2f}, β {m['objective/kl_coef']:.3f})  "
-                f"length {m['gen/length_mean']:.1f}"
-                + (f"  eval {m['eval/score']:.3f}" if "eval/score" in m else "")
-            )
-            progress.update(task, completed=step + 1, total=total, stats=stats)
-
-        yield on_step, lambda text: progress.console.print(escape(text))
-
-
 @app.command("runs")
 def runs(project: ProjectOption = None) -> None:
     """List the project's RL runs: status, steps, hacking and health alerts, why each stopped, checkpoint."""
@@ -239,14 +218,3 @@ def _alert_counts(records: list[AlertRecord]) -> tuple[str, str]:
     )
     hacking, health = cells
     return hacking, health
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]rl[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        console=console,
-    )

@@ -5,35 +5,30 @@
     tether rm probe --probe filler    # one probe alone
 
 Outputs go to .tether/rm_eval/<reward model id>/ unless --out says otherwise: not into the checkpoint
-directory itself, whose content hash is the reward model's registered identity.
+directory itself, whose content hash is the reward model's registered identity. The work is
+`tether.reward.gate_run.evaluate_and_gate`; this module parses options and prints.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tether.cli.common import ProjectOption, ResolvedArtifact, console, open_project, resolve_artifact
+from tether.cli.common import ProjectOption, console, open_project
 from tether.errors import QualityGateFailed, TetherInputError
+from tether.reward.eval_inputs import load_inputs, pair_context
+from tether.reward.gate_run import probe_json
 
 if TYPE_CHECKING:
-    from tether.labeling.export import PreferenceRow
-    from tether.project import Project
-    from tether.reward.evaluate import GoldHook, RMReport
+    from tether.reward.evaluate import RMReport
     from tether.reward.gate import GateVerdict
-    from tether.reward.probes import EditGuard, ProbeResult
-    from tether.reward.scoring import RewardModel
+    from tether.reward.probes import ProbeResult
     from tether.spec import Spec
-
-REWARD_MODEL_KIND = "reward_model"
-EXPORT_KIND = "export"
-CHECKPOINT_META = "tether_reward.json"
 
 CheckpointArg = Annotated[
     str | None,
@@ -70,51 +65,25 @@ def evaluate(
     seed: SeedOption = 0,
 ) -> None:
     """Evaluate a reward model on held-out pairs; with --gate, exit 3 when it misses the spec's bars."""
-    from tether.reward.evaluate import evaluate_reward_model
-    from tether.reward.gate import check_gate
-    from tether.reward.probes import run_probes
+    from tether.reward.gate_run import evaluate_and_gate
 
-    inputs = load_inputs(open_project(project), checkpoint, data)
-    spec = inputs.project.spec
-    pairs = pair_context(inputs.project, inputs.rows)
-    a_is_chosen, gold = pairs.a_is_chosen, pairs.gold
-    with console.status(f"scoring {len(inputs.rows)} held-out pairs"):
-        report = evaluate_reward_model(
-            inputs.model,
-            inputs.rows,
-            spec=spec,
-            gold=gold,
-            a_is_chosen=a_is_chosen,
-            batch_size=batch_size,
-            seed=seed,
-        )
-    report = replace(report, context=inputs.context())
-    probes: list[ProbeResult] = []
-    verdict = None
-    if gate:
-        with console.status("running bias probes"):
-            probes = run_probes(
-                inputs.model,
-                inputs.rows,
-                limit=probe_limit,
-                seed=seed,
-                batch_size=batch_size,
-                fair=pairs.fair_edit,
-            )
-        verdict = check_gate(report, probes, spec)
-    out_dir = out or inputs.project.path("rm_eval", inputs.ident, "rm_eval.json").parent
-    json_path, html_path = write_outputs(out_dir, report, probes, verdict, spec)
-    record_id = register_eval(inputs, json_path, report, verdict)
-    print_report(report, spec)
-    if probes:
-        print_probes(probes, spec)
-    console.print(f"rm_eval {record_id}: {escape(str(json_path))}, {escape(str(html_path))}")
-    if verdict is not None:
-        print_verdict(verdict)
-        if not verdict.passed:
+    proj = open_project(project)
+    result = evaluate_and_gate(
+        proj, checkpoint, data=data, gate=gate, out=out, probe_limit=probe_limit, batch_size=batch_size,
+        seed=seed, say=lambda text: console.print(f"[dim]{escape(text)}[/]"), status=console.status,
+    )  # fmt: skip
+    print_report(result.report, proj.spec)
+    if result.probes:
+        print_probes(result.probes, proj.spec)
+    console.print(
+        f"rm_eval {result.artifact_id}: {escape(str(result.json_path))}, {escape(str(result.html_path))}"
+    )
+    if result.verdict is not None:
+        print_verdict(result.verdict)
+        if not result.verdict.passed:
             raise QualityGateFailed(
-                f"reward model {inputs.ident} failed its gate ({len(verdict.failures)} of the spec's "
-                f"thresholds missed); see {html_path}"
+                f"reward model {result.reward_model} failed its gate ({len(result.verdict.failures)} of "
+                f"the spec's thresholds missed); see {result.html_path}"
             )
 
 
@@ -137,7 +106,8 @@ def probe(
         specs = [make_probe(name) for name in names] if names else None
     except KeyError as exc:
         raise TetherInputError(str(exc.args[0])) from None
-    inputs = load_inputs(open_project(project), checkpoint, data)
+    with console.status("loading the reward model"):
+        inputs = load_inputs(open_project(project), checkpoint, data, say=_say)
     with console.status("running bias probes"):
         fair = pair_context(inputs.project, inputs.rows).fair_edit
         results = run_probes(
@@ -146,171 +116,14 @@ def probe(
     out_dir = out or inputs.project.path("rm_eval", inputs.ident, "rm_probes.json").parent
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "rm_probes.json"
-    payload = {"context": inputs.context(), "probes": [_json(r) for r in results]}
+    payload = {"context": inputs.context(), "probes": [probe_json(r) for r in results]}
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print_probes(results, inputs.project.spec)
     console.print(f"probes: {escape(str(path))}")
 
 
-# --- inputs -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EvalInputs:
-    project: Project
-    checkpoint: ResolvedArtifact
-    export: ResolvedArtifact
-    rows: list[PreferenceRow]
-    model: RewardModel
-
-    @property
-    def ident(self) -> str:
-        return self.checkpoint.record.id if self.checkpoint.record else self.checkpoint.path.name
-
-    def context(self) -> dict[str, str]:
-        return {"reward model": self.checkpoint.describe(), "export": self.export.describe()}
-
-
-def load_inputs(project: Project, checkpoint: str | None, data: str | None) -> EvalInputs:
-    """The checkpoint, its export's held-out rows and the loaded model; bad input raises exit-2 errors."""
-    from tether.reward.evaluate import heldout_rows
-    from tether.reward.scoring import load_reward_model
-
-    ckpt = resolve_artifact(project, kind=REWARD_MODEL_KIND, explicit=checkpoint)
-    export = resolve_export(project, ckpt.path, data)
-    rows = heldout_rows(export.path)
-    with console.status(f"loading {ckpt.path.name}"):
-        model = load_reward_model(ckpt.path)
-    return EvalInputs(project, ckpt, export, rows, model)
-
-
-def recorded_export(checkpoint: Path) -> str | None:
-    """The export a checkpoint was trained on, per its tether_reward.json: artifact id, else path."""
-    file = checkpoint / CHECKPOINT_META
-    if not file.is_file():
-        return None
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TetherInputError(f"{file}: not valid JSON ({exc.msg})") from exc
-    export = meta.get("export") if isinstance(meta, dict) else None
-    if not isinstance(export, dict):
-        return None
-    for key in ("artifact_id", "path"):
-        if isinstance(export.get(key), str) and export[key]:
-            return str(export[key])
-    return None
-
-
-def resolve_export(project: Project, checkpoint: Path, explicit: str | None) -> ResolvedArtifact:
-    """--data, else the export recorded in the checkpoint (when it still exists), else the latest export."""
-    if explicit is not None:
-        return resolve_artifact(project, kind=EXPORT_KIND, explicit=explicit)
-    recorded = recorded_export(checkpoint)
-    if recorded is not None:
-        console.print(f"[dim]the checkpoint's {CHECKPOINT_META} records export[/] {escape(recorded)}")
-        try:
-            return resolve_artifact(project, kind=EXPORT_KIND, explicit=recorded)
-        except TetherInputError as exc:
-            console.print(f"[yellow]the checkpoint's recorded export is unusable ({escape(str(exc))})[/]")
-    return resolve_artifact(project, kind=EXPORT_KIND, explicit=None)
-
-
-@dataclass(frozen=True)
-class PairContext:
-    """What the store knows about exported pairs: canonical positions and, in the sandbox, gold."""
-
-    a_is_chosen: list[bool] | None = None
-    gold: GoldHook | None = None
-    fair_edit: EditGuard | None = None
-
-
-def pair_context(project: Project, rows: list[PreferenceRow]) -> PairContext:
-    """Whether each row's canonical response A was chosen, and the sandbox's gold hook and edit guard.
-
-    All None when the rows' tasks are not this project's (an export from elsewhere); the gold pieces
-    only exist in a sandbox project, whose prompts carry their ground truth.
-    """
-    from tether.sandbox.gold_pairs import edit_guard, gold_hook, sandbox_prompts_by_task
-    from tether.store import latest_artifact
-    from tether.store.tasks import task_view
-
-    positions: list[bool] = []
-    metas: dict[int, dict[str, Any]] = {}
-    with project.store.session() as session:
-        sandbox = latest_artifact(session, project_id=project.project_id, kind="sandbox_world") is not None
-        for row in rows:
-            try:
-                view = task_view(session, task_id=row.task_id)
-            except TetherInputError:
-                return PairContext()
-            if view.prompt != row.prompt or {view.response_a, view.response_b} != {row.chosen, row.rejected}:
-                return PairContext()  # the id names some other task: the export is not from this store
-            positions.append(view.response_a == row.chosen)
-            metas[row.task_id] = view.prompt_meta
-    if not sandbox:
-        return PairContext(positions)
-    by_task = sandbox_prompts_by_task(metas)
-    by_text = {row.prompt: by_task[row.task_id] for row in rows if row.task_id in by_task}
-    return PairContext(positions, gold_hook(metas), edit_guard(by_text))
-
-
-def write_outputs(
-    out_dir: Path,
-    report: RMReport,
-    probes: list[ProbeResult],
-    verdict: GateVerdict | None,
-    spec: Spec,
-) -> tuple[Path, Path]:
-    """rm_eval.json (report, probes, gate verdict) and rm_eval.html in `out_dir`."""
-    from tether.reward.report_html import write_report
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "rm_eval.json"
-    payload: dict[str, Any] = {"report": report.to_dict(), "probes": [_json(p) for p in probes]}
-    if verdict is not None:
-        payload["gate"] = asdict(verdict)
-    json_path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    bars = {d.id: d.gate.min_accuracy for d in spec.dimensions}
-    html_path = write_report(out_dir / "rm_eval.html", report, probes, verdict=verdict, dimension_bars=bars)
-    return json_path, html_path
-
-
-def register_eval(inputs: EvalInputs, json_path: Path, report: RMReport, verdict: GateVerdict | None) -> str:
-    """Register rm_eval.json as an `rm_eval` artifact, child of the reward model and the export."""
-    from tether.hashing import content_sha256
-    from tether.reward.gate import RM_EVAL_KIND
-    from tether.store import register_artifact
-
-    project = inputs.project
-    parents = [r.record.id for r in (inputs.checkpoint, inputs.export) if r.record is not None]
-    meta: dict[str, Any] = {
-        "reward_model": inputs.checkpoint.record.id if inputs.checkpoint.record else None,
-        "export": inputs.export.record.id if inputs.export.record else None,
-        "n_pairs": report.n_pairs,
-        "accuracy": report.overall.accuracy,
-        "ece": report.to_dict()["calibration"]["ece"],
-        "gated": verdict is not None,
-    }
-    if verdict is not None:
-        meta["gate"] = {"passed": verdict.passed, "failures": verdict.failures}
-    project_id = project.project_id
-    with project.store.session() as session:
-        record = register_artifact(
-            session,
-            project_id=project_id,
-            kind=RM_EVAL_KIND,
-            path=project.relative(json_path),
-            content_hash=content_sha256(json_path),
-            spec_hash=project.spec_hash,
-            parents=parents,
-            meta=meta,
-        )
-    return record.id
-
-
-def _json(result: ProbeResult) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(result).items()}
+def _say(text: str) -> None:
+    console.print(f"[dim]{escape(text)}[/]")
 
 
 # --- printing ---------------------------------------------------------------------------------------------

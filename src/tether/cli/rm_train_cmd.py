@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from tether.cli.common import ProjectOption, console, err_console, open_project, resolve_artifact
+from tether.cli.common import (
+    ProjectOption,
+    console,
+    err_console,
+    open_project,
+    resolve_artifact,
+    train_progress,
+)
 from tether.errors import TetherInputError
 from tether.reward.config import RewardTrainConfig
 
@@ -97,29 +102,3 @@ def train(
     if result.skipped_long:
         console.print(f"  left out {result.skipped_long} pairs longer than {cfg.max_length} tokens")
     console.print(f"  saved to {escape(str(result.out))}")
-
-
-@contextmanager
-def train_progress(log_every: int = RewardTrainConfig().log_every) -> Iterator[StepCallback]:
-    """A rich progress bar with loss and accuracy; yields the `on_step` callback training reports to."""
-    with _progress() as progress:
-        task = progress.add_task("train", total=None, stats="")
-
-        def on_step(step: int, total: int, row: dict[str, float]) -> None:
-            progress.update(task, completed=step + 1, total=total)
-            if step % log_every == 0 or step + 1 == total:
-                stats = f"loss {row['train/loss']:.4f}  acc {row['train/accuracy']:.3f}"
-                progress.update(task, stats=stats)
-
-        yield on_step
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]reward model[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeRemainingColumn(),
-        console=console,
-    )

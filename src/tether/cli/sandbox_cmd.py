@@ -10,17 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from tether.cli.common import ProjectOption, console, open_project, resolve_artifact
+from tether.cli.common import (
+    ProjectOption,
+    console,
+    open_project,
+    resolve_artifact,
+    sft_progress,
+)
 from tether.sandbox.config import SandboxConfig, TinyPolicyConfig
 
 if TYPE_CHECKING:
@@ -30,18 +28,6 @@ if TYPE_CHECKING:
 # `tether --help` and unrelated commands start fast.
 
 app = typer.Typer(help="Build and check the offline sandbox world.", no_args_is_help=True)
-
-
-def sft_progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]SFT[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 @app.command("build")

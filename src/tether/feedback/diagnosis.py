@@ -87,6 +87,22 @@ def finding_weakness(findings_by_dimension: Mapping[str, int], dimension: str) -
     return 0.5 * findings_by_dimension.get(dimension, 0) / total if total else 0.0
 
 
+def decimals_apart(value: float, bar: float, *, start: int = 3, most: int = 9) -> int:
+    """Decimals to print `value` and `bar` with: `start`, or more while rounding would make a value
+    that misses its bar read the same as it (up to `most`; figures equal to the bar print equal).
+
+    >>> decimals_apart(0.847, 0.75 + 0.10), decimals_apart(0.8496, 0.85), decimals_apart(0.85, 0.85)
+    (3, 4, 3)
+    >>> d = decimals_apart(5.004, 5.0, start=2)
+    >>> f"KL {5.004:.{d}f} of {5.0:.{d}f}"
+    'KL 5.004 of 5.000'
+    """
+    digits = start
+    while digits < most and value != bar and f"{value:.{digits}f}" == f"{bar:.{digits}f}":
+        digits += 1
+    return digits
+
+
 def _style_alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
     return sorted({str(a["monitor"]) for a in alerts if a.get("monitor") in STYLE_MONITORS})
 
@@ -96,8 +112,11 @@ def _dimension_reasons(
 ) -> list[str]:
     out = []
     if rm > 0:
+        value, bar_plus = float(acc), bar + MARGIN  # the two figures compared, printed to the same decimals
+        d = decimals_apart(value, bar_plus)
         out.append(
-            f"reward model accuracy on {dim} {float(acc):.2f} is under its bar {bar:.2f} + {MARGIN:.2f}"
+            f"reward model accuracy on {dim} {value:.{d}f} is under its bar {bar:g} + {MARGIN:g}"
+            f" = {bar_plus:.{d}f}"
         )
     if ev >= 1.0:
         out.append(f"the policy regressed on {dim} against SFT in the eval suites")
@@ -165,7 +184,8 @@ def _rl_line(rl: Mapping[str, Any]) -> str:
     kl, budget, gold = final.get("objective/kl"), rl.get("kl_budget"), final.get("gold/utility")
     parts = [f"{rl.get('steps', 0)} steps, {rl.get('status')}"]
     if kl is not None and budget:
-        parts.append(f"KL {kl:.2f} of {budget:.1f} nats ({'within' if kl <= budget else 'over'} budget)")
+        d = decimals_apart(kl, budget, start=2)
+        parts.append(f"KL {kl:.{d}f} of {budget:.{d}f} nats ({'within' if kl <= budget else 'over'} budget)")
     if gold is not None:
         parts.append(f"gold utility {gold:.3f}")
     alerts = rl.get("alerts") or []

@@ -45,6 +45,12 @@ class PairSampler:
         model, tokenizer = self._models[source.path]
         return sample_responses(model, tokenizer, texts, seed=seed)
 
+    def sample_one(self, prompts: Sequence[PromptRecord]) -> list[str]:
+        """One response of the policy per prompt (a counterfactual pair edits it)."""
+        base = self.seed + 1000 * self.calls
+        self.calls += 1
+        return self._sample(self.policy, [p.text for p in prompts], base)
+
     def __call__(self, prompts: Sequence[PromptRecord]) -> list[tuple[str, str]]:
         texts = [p.text for p in prompts]
         base = self.seed + 1000 * self.calls

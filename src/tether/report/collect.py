@@ -11,14 +11,17 @@ or a spec version missing from the store each become a note in the section conce
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from tether.feedback.loop.results import CollectResult, GateResult, PlanResult, RewardResult
+from tether.feedback.loop.results_policy import DiagnoseResult, EvalsResult, RLResult
 from tether.project import Project
 from tether.report.curves import Metrics, parse_metrics, rl_section
-from tether.report.model import Alert, IterationReport, NotRun, ReportData, RLSection
+from tether.report.model import Alert, IterationReport, LabelSection, NotRun, ReportData, RLSection
 from tether.report.sections import (
     alert,
     diagnosis,
@@ -28,13 +31,15 @@ from tether.report.sections import (
     mapping,
     merge_alerts,
     not_run,
-    records,
     reward_section,
     skipped,
     spec_section,
+    text,
 )
 from tether.store import AlertRecord, list_alerts, list_spec_versions
 from tether.store.iterations import IterationRecord, list_iterations
+
+S = TypeVar("S")
 
 
 def collect(project: Project, *, now: datetime | None = None) -> ReportData:
@@ -75,10 +80,9 @@ def iteration_report(
     contents: Mapping[str, Mapping[str, Any]],
     stored_alerts: Mapping[str, Sequence[AlertRecord]],
 ) -> IterationReport:
-    label, reward, gate, rl, evals = (
-        step_input(record, s) for s in ("label", "reward", "gate", "rl", "evals")
-    )
-    recorded = [] if isinstance(rl, NotRun) else [alert(a) for a in records(rl.get("alerts"))]
+    rl = step_input(record, "rl")
+    rl_result = None if isinstance(rl, NotRun) else RLResult.from_dict(rl)
+    recorded = [alert(asdict(a)) for a in rl_result.alerts] if rl_result else []
     run_id = _run_id(record)
     stored = [_alert(a) for a in stored_alerts.get(run_id, ())] if run_id else []
     diagnose = step_input(record, "diagnose")
@@ -90,16 +94,49 @@ def iteration_report(
         started_at=record.started_at,
         ended_at=record.ended_at,
         spec=spec_section(record.spec_hash, previous_hash, contents),
-        label=label if isinstance(label, NotRun) else label_section(label),
-        reward=reward if isinstance(reward, NotRun) else reward_section(reward),
-        gate=gate if isinstance(gate, NotRun) else gate_section(gate, contents.get(record.spec_hash)),
-        rl=rl if isinstance(rl, NotRun) else _rl(project, rl),
-        evals=evals if isinstance(evals, NotRun) else eval_section(evals),
+        label=_label(record),
+        reward=_section(record, "reward", lambda d: reward_section(RewardResult.from_dict(d))),
+        gate=_section(
+            record, "gate", lambda d: gate_section(GateResult.from_dict(d), contents.get(record.spec_hash))
+        ),
+        rl=_rl(project, rl_result) if rl_result is not None else _not_run_rl(rl),
+        evals=_section(record, "evals", lambda d: eval_section(EvalsResult.from_dict(d))),
         diagnosis=diagnosis(
-            record.diagnosis, None if isinstance(diagnose, NotRun) else diagnose, record.focus
+            record.diagnosis,
+            None if isinstance(diagnose, NotRun) else DiagnoseResult.from_dict(diagnose),
+            record.focus,
         ),
         alerts=merge_alerts(recorded, stored),
+        stopped_at=text(mapping(record.results.get("loop")).get("stopped_at"))
+        if record.status == "stopped"
+        else None,
     )
+
+
+def _not_run_rl(found: dict[str, Any] | NotRun) -> NotRun:
+    return found if isinstance(found, NotRun) else NotRun("no RL results recorded")
+
+
+def _section(record: IterationRecord, step: str, build: Callable[[dict[str, Any]], S]) -> S | NotRun:
+    found = step_input(record, step)
+    return found if isinstance(found, NotRun) else build(found)
+
+
+def _label(record: IterationRecord) -> LabelSection | NotRun:
+    """Labeling figures are the plan's and, once collected, the collection's (older rows: "label")."""
+    results = record.results
+    if "label" in results:
+        old = step_input(record, "label")
+        if isinstance(old, NotRun):
+            return old
+        return label_section(PlanResult.from_dict(old), CollectResult.from_dict(old))
+    if not any(s in results for s in LABEL_STEPS):
+        return not_run(status=record.status, last_step=record.step, reason_stopped=record.reason_stopped)
+    collect = results.get("collect")
+    if _skipped(collect):
+        return skipped(record.reason_stopped)
+    plan = PlanResult.from_dict(results.get("plan"))
+    return label_section(plan, CollectResult.from_dict(collect) if isinstance(collect, Mapping) else None)
 
 
 LABEL_STEPS = ("plan", "collect")
@@ -107,17 +144,8 @@ LABEL_STEPS = ("plan", "collect")
 
 
 def step_input(record: IterationRecord, step: str) -> dict[str, Any] | NotRun:
-    """The results a section is made from, or why there are none.
-
-    Labeling figures are results["label"], or the plan's overlaid with the collection's (the
-    collection's are the labels actually received; the plan's alone mean labels are still awaited).
-    """
+    """The stored results of a step, or why there are none (it never ran, or the loop skipped it)."""
     results = record.results
-    if step == "label" and "label" not in results and any(s in results for s in LABEL_STEPS):
-        plan, collect = mapping(results.get("plan")), results.get("collect")
-        if _skipped(collect):
-            return skipped(record.reason_stopped)
-        return {**plan, **mapping(collect), "collected": isinstance(collect, Mapping)}
     value = results.get(step)
     if _skipped(value):
         return skipped(record.reason_stopped)
@@ -142,12 +170,11 @@ def _alert(record: AlertRecord) -> Alert:
     )
 
 
-def _rl(project: Project, data: Mapping[str, Any]) -> RLSection:
-    stored = data.get("metrics")
-    if not stored:
-        return rl_section(data, {}, "the run recorded no metrics file")
-    metrics, note = read_metrics(project.resolve(str(stored)))
-    return rl_section(data, metrics, note)
+def _rl(project: Project, result: RLResult) -> RLSection:
+    if not result.metrics:
+        return rl_section(result, {}, "the run recorded no metrics file")
+    metrics, note = read_metrics(project.resolve(result.metrics))
+    return rl_section(result, metrics, note)
 
 
 def read_metrics(path: Path) -> tuple[Metrics, str | None]:

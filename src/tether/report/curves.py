@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
 
+from tether.feedback.loop.results_policy import RLResult
 from tether.report.model import Chart, KLVerdict, RLSection
-from tether.report.sections import count, mapping, num, text
+from tether.report.sections import num
 from tether.rl.kl_control import RUNNING_KL_WINDOW, running_kl
 
 Metrics = dict[str, tuple[tuple[float, float], ...]]
@@ -95,17 +95,16 @@ def charts(metrics: Metrics, budget: float | None) -> tuple[Chart, ...]:
     return tuple(out)
 
 
-def rl_section(data: Mapping[str, Any], metrics: Metrics, note: str | None) -> RLSection:
+def rl_section(result: RLResult, metrics: Metrics, note: str | None) -> RLSection:
     """The RL step's results with its curves; `note` says why curves are missing or partial."""
-    final = {k: v for k, v in ((k, num(v)) for k, v in mapping(data.get("final")).items()) if v is not None}
-    budget = num(data.get("kl_budget"))
-    steps = data.get("steps")
+    final = dict(result.final)
+    budget = result.kl_budget
     return RLSection(
-        run_id=text(data.get("run_id")),
-        artifact=text(data.get("artifact")),
-        status=text(data.get("status")),
-        reason_stopped=text(data.get("reason_stopped")),
-        steps=None if steps is None else count(steps),
+        run_id=result.run_id,
+        artifact=result.artifact,
+        status=result.status,
+        reason_stopped=result.reason_stopped,
+        steps=result.steps,
         final=final,
         kl=kl_verdict(metrics, final, budget),
         charts=charts(metrics, budget),

@@ -118,6 +118,32 @@ class ProbeDelta:
 
 
 @dataclass(frozen=True)
+class GateCheckRow:
+    """One threshold as measured and decided: pass, fail, or marginal (its interval straddles the bar)."""
+
+    name: str
+    status: str
+    decided: str
+    message: str
+
+
+@dataclass(frozen=True)
+class GateAttempt:
+    """One evaluation of the gate within an iteration; a failure with retries left planned a batch."""
+
+    attempt: int
+    reward_model: str | None
+    passed: bool | None
+    failures: tuple[str, ...]
+    action: str
+    """pass, remediate (a targeted batch was planned) or stop."""
+    remediation_tasks: int = 0
+    remediation_by_target: dict[str, int] = field(default_factory=dict)
+    probes: tuple[ProbeDelta, ...] = ()
+    overall: float | None = None
+
+
+@dataclass(frozen=True)
 class GateSection:
     passed: bool | None
     """None when the loop recorded no verdict."""
@@ -132,6 +158,9 @@ class GateSection:
     probes: tuple[ProbeDelta, ...]
     report_path: str | None
     thresholds: GateThresholds
+    checks: tuple[GateCheckRow, ...] = ()
+    attempts: tuple[GateAttempt, ...] = ()
+    """Every gate attempt of the iteration, oldest first (one when the first attempt passed)."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +273,8 @@ class IterationReport:
     diagnosis: Diagnosis | NotRun
     alerts: tuple[Alert, ...] = ()
     """The RL run's alerts, most severe first."""
+    stopped_at: str | None = None
+    """The step that stopped the iteration, when it stopped."""
 
     def alert_counts(self) -> dict[str, int]:
         return {s: sum(a.severity == s for a in self.alerts) for s in SEVERITY_ORDER}
@@ -257,3 +288,24 @@ class ReportData:
     spec_hash: str
     generated_at: datetime
     iterations: tuple[IterationReport, ...] = field(default=())
+
+    @property
+    def stop(self) -> StopNotice | None:
+        """Why the loop stopped, when its latest iteration did: the first thing the page says."""
+        if not self.iterations or self.iterations[-1].status != "stopped":
+            return None
+        last = self.iterations[-1]
+        return StopNotice(last.number, last.stopped_at, last.reason_stopped or "no reason recorded")
+
+
+@dataclass(frozen=True)
+class StopNotice:
+    iteration: int
+    step: str | None
+    reason: str
+
+    @property
+    def next_step(self) -> str:
+        from tether.report.summary import next_step
+
+        return next_step(self.step)

@@ -1,20 +1,24 @@
-"""Pure shaping of one loop iteration's stored results into the report's sections.
+"""Pure shaping of one loop iteration's typed step results into the report's sections.
 
-The loop writes `results[step]` as plain JSON, and an iteration stopped or killed early has only
-some steps; older iterations may lack keys added later. So every read here is tolerant: a missing
-key, a None or a value of the wrong type becomes "no value" rather than an exception, and a step
-that never ran becomes a `NotRun` saying why.
+The loop stores `results[step]` as JSON through the typed results of `tether.feedback.loop.results`,
+whose `from_dict` tolerates partial and older rows; the sections here read those types, so a
+renamed field is a type error rather than an empty section. A step that never ran becomes a
+`NotRun` saying why.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
+from tether.feedback.loop.read import count, counts, first, mapping, num, records, strings, text
+from tether.feedback.loop.results import CollectResult, GateResult, PlanResult, ProbeFigures, RewardResult
+from tether.feedback.loop.results import Estimate as StepEstimate
+from tether.feedback.loop.results import GateAttempt as StepGateAttempt
+from tether.feedback.loop.results_policy import DeltaFigures, DiagnoseResult, EvalsResult
 from tether.report.model import (
     SEVERITY_ORDER,
     Alert,
@@ -23,6 +27,8 @@ from tether.report.model import (
     DiffLine,
     Estimate,
     EvalSection,
+    GateAttempt,
+    GateCheckRow,
     GateSection,
     GateThresholds,
     LabelSection,
@@ -34,72 +40,21 @@ from tether.report.model import (
     SpecSection,
 )
 
-# --- tolerant readers -------------------------------------------------------------------------
+# --- tolerant readers (shared with the loop's typed results) --------------------------------
+
+__all__ = ["count", "counts", "first", "mapping", "num", "records", "strings", "text"]
 
 
-def num(value: Any) -> float | None:
-    """A finite float, or None for anything else (None, strings, NaN, booleans)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+def estimate(value: Estimate | StepEstimate) -> Estimate:
+    return Estimate(value.value, value.low, value.high, value.n)
 
 
-def count(value: Any) -> int:
-    number = num(value)
-    return int(number) if number is not None else 0
+def estimates(values: Mapping[str, StepEstimate]) -> dict[str, Estimate]:
+    return {k: estimate(v) for k, v in values.items()}
 
 
-def text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def mapping(value: Any) -> dict[str, Any]:
-    return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
-
-
-def records(value: Any) -> list[dict[str, Any]]:
-    """The mappings of a list, skipping anything else."""
-    if not isinstance(value, list | tuple):
-        return []
-    return [mapping(item) for item in value if isinstance(item, Mapping)]
-
-
-def strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        return ()
-    return tuple(str(v) for v in value if v is not None)
-
-
-def counts(value: Any) -> dict[str, int]:
-    return {k: count(v) for k, v in mapping(value).items()}
-
-
-def first(data: Mapping[str, Any], *keys: str) -> Any:
-    """The value of the first key present and not None: one field under its old and new names."""
-    return next((data[k] for k in keys if data.get(k) is not None), None)
-
-
-def estimate(value: Any, key: str) -> Estimate:
-    """An Estimate from {key: x, "low": .., "high": .., "n": ..}."""
-    data = mapping(value)
-    return Estimate(num(data.get(key)), num(data.get("low")), num(data.get("high")), count(data.get("n")))
-
-
-def estimates(value: Any, key: str) -> dict[str, Estimate]:
-    return {dim: estimate(v, key) for dim, v in mapping(value).items()}
-
-
-def deltas(value: Any) -> dict[str, Delta]:
-    return {
-        dim: Delta(
-            delta=num(d.get("delta")),
-            low=num(d.get("low")),
-            high=num(d.get("high")),
-            regression=d.get("regression") is True,
-            critical=d.get("critical") is True,
-        )
-        for dim, d in ((k, mapping(v)) for k, v in mapping(value).items())
-    }
+def deltas(values: Mapping[str, DeltaFigures]) -> dict[str, Delta]:
+    return {k: Delta(v.delta, v.low, v.high, v.regression, v.critical) for k, v in values.items()}
 
 
 # --- steps that did not run -------------------------------------------------------------------
@@ -126,43 +81,32 @@ def skipped(reason_stopped: str | None) -> NotRun:
 # --- sections ---------------------------------------------------------------------------------
 
 
-def label_section(data: Mapping[str, Any]) -> LabelSection:
-    agreement = mapping(data.get("agreement"))
+def label_section(plan: PlanResult, collect: CollectResult | None) -> LabelSection:
+    """The plan's batch and, once collected, everything labeled so far (None: labels still awaited)."""
+    c = collect or CollectResult()
     raters = tuple(
-        Rater(
-            name=str(r.get("name", "?")),
-            status=str(r.get("status", "")),
-            expert_agreement=num(r.get("expert_agreement")),
-            peer_agreement=num(r.get("peer_agreement")),
-            judgments=count(r.get("judgments")),
-            excluded=r.get("excluded") is True,
-            reason=text(r.get("reason")),
-        )
-        for r in records(data.get("raters"))
+        Rater(r.name, r.status, r.expert_agreement, r.peer_agreement, r.judgments, r.excluded, r.reason)
+        for r in c.raters
     )
     return LabelSection(
-        batch=str(data.get("batch") or ""),
-        tasks=count(data.get("tasks")),
-        judgments=count(data.get("judgments")),
-        pairs=count(data.get("pairs")),
-        by_dimension=counts(data.get("by_dimension")),
-        by_stratum=counts(data.get("by_stratum")),
-        by_origin=counts(data.get("by_origin")),
-        hard_share=num(data.get("hard_share")),
-        agreement_pool=num(agreement.get("pool")),
-        agreement_alpha=num(agreement.get("alpha")),
+        batch=c.batch or plan.batch,
+        tasks=c.tasks or plan.tasks,
+        judgments=c.judgments,
+        pairs=c.pairs,
+        by_dimension=c.by_dimension,
+        by_stratum=c.by_stratum,
+        by_origin=c.by_origin,
+        hard_share=c.hard_share if collect is not None else plan.hard_share,
+        agreement_pool=c.agreement_pool,
+        agreement_alpha=c.agreement_alpha,
         raters=raters,
-        collected=data.get("collected") is not False,
-        excluded_now=strings(data.get("excluded_now")),
+        collected=collect is not None,
+        excluded_now=c.excluded_now,
     )
 
 
-def reward_section(data: Mapping[str, Any]) -> RewardSection:
-    return RewardSection(
-        artifact=text(data.get("artifact")),
-        pairs=count(data.get("pairs")) if data.get("pairs") is not None else None,
-        seconds=num(data.get("seconds")),
-    )
+def reward_section(result: RewardResult) -> RewardSection:
+    return RewardSection(artifact=result.artifact, pairs=result.pairs, seconds=result.seconds)
 
 
 def gate_thresholds(content: Mapping[str, Any] | None) -> GateThresholds:
@@ -182,67 +126,69 @@ def gate_thresholds(content: Mapping[str, Any] | None) -> GateThresholds:
     )
 
 
-def gate_section(data: Mapping[str, Any], content: Mapping[str, Any] | None = None) -> GateSection:
+def probe_deltas(probes: Sequence[ProbeFigures]) -> tuple[ProbeDelta, ...]:
+    return tuple(ProbeDelta(p.name, p.mean_delta, p.low, p.high, p.n) for p in probes)
+
+
+def gate_section(result: GateResult, content: Mapping[str, Any] | None = None) -> GateSection:
     """The gate's results; `content` is the iteration's spec content, for the bars it was held to."""
-    passed = data.get("passed")
-    gold = data.get("gold_by_dimension")
+    gold = result.gold_by_dimension
     return GateSection(
-        passed=passed if isinstance(passed, bool) else None,
-        failures=strings(data.get("failures")),
-        warnings=strings(data.get("warnings")),
-        overall=estimate(data.get("overall"), "accuracy"),
-        by_dimension=estimates(data.get("by_dimension"), "accuracy"),
-        gold_by_dimension=estimates(gold, "accuracy") if isinstance(gold, Mapping) else None,
-        ece=num(data.get("ece")),
-        brier=num(data.get("brier")),
+        passed=result.passed,
+        failures=result.failures,
+        warnings=result.warnings,
+        overall=estimate(result.overall),
+        by_dimension=estimates(result.by_dimension),
+        gold_by_dimension=estimates(gold) if gold is not None else None,
+        ece=result.ece,
+        brier=result.brier,
         reliability=tuple(
-            # Accepts the report's own names (rm_eval.json: lower, upper, count, mean_probability) too.
-            ReliabilityBin(
-                bin_low=num(first(b, "bin_low", "lower")) or 0.0,
-                bin_high=num(first(b, "bin_high", "upper")) or 0.0,
-                mean_predicted=num(first(b, "mean_predicted", "mean_probability")),
-                observed=num(b.get("observed")),
-                n=count(first(b, "n", "count")),
-            )
-            for b in records(data.get("reliability"))
+            ReliabilityBin(b.lower, b.upper, b.mean_probability, b.observed, b.count)
+            for b in result.reliability
         ),
-        probes=tuple(
-            ProbeDelta(
-                name=str(p.get("name", "?")),
-                mean_delta=num(p.get("mean_delta")),
-                low=num(p.get("low")),
-                high=num(p.get("high")),
-                n=count(p.get("n")),
-            )
-            for p in records(data.get("probes"))
-        ),
-        report_path=text(data.get("report")),
+        probes=probe_deltas(result.probes),
+        report_path=result.report,
         thresholds=gate_thresholds(content),
+        checks=tuple(GateCheckRow(c.name, c.status, c.decided, c.message) for c in result.checks),
+        attempts=tuple(gate_attempt(a) for a in result.attempts),
     )
 
 
-def eval_section(data: Mapping[str, Any]) -> EvalSection:
-    previous = data.get("vs_previous")
+def gate_attempt(attempt: StepGateAttempt) -> GateAttempt:
+    plan = attempt.remediation
+    return GateAttempt(
+        attempt=attempt.attempt,
+        reward_model=attempt.reward_model,
+        passed=attempt.passed,
+        failures=attempt.failures,
+        action=attempt.action,
+        remediation_tasks=plan.tasks if plan else 0,
+        remediation_by_target=dict(plan.by_target) if plan else {},
+        probes=probe_deltas(attempt.probes),
+        overall=attempt.overall.value,
+    )
+
+
+def eval_section(result: EvalsResult) -> EvalSection:
     return EvalSection(
-        scores=estimates(data.get("scores"), "score"),
-        sft_scores=estimates(data.get("sft_scores"), "score"),
-        vs_sft=deltas(data.get("vs_sft")),
-        vs_previous=deltas(previous) if isinstance(previous, Mapping) else None,
-        gold_utility=num(data.get("gold_utility")),
-        sft_gold_utility=num(data.get("sft_gold_utility")),
+        scores=estimates(result.scores),
+        sft_scores=estimates(result.sft_scores),
+        vs_sft=deltas(result.vs_sft),
+        vs_previous=deltas(result.vs_previous) if result.vs_previous is not None else None,
+        gold_utility=result.gold_utility,
+        sft_gold_utility=result.sft_gold_utility,
     )
 
 
-def diagnosis(written: str, data: Mapping[str, Any] | None, focus: Mapping[str, Any]) -> Diagnosis | NotRun:
+def diagnosis(written: str, result: DiagnoseResult | None, focus: Mapping[str, Any]) -> Diagnosis | NotRun:
     """The diagnosis step's summary and focus, else the iteration's own diagnosis and focus."""
-    if data is None and not written and not focus:
+    if result is None and not written and not focus:
         return NotRun("no diagnosis recorded")
-    data = mapping(data)
-    chosen = mapping(data.get("focus")) or mapping(focus)
+    chosen = mapping((result.focus if result else None) or focus)
     findings = num(chosen.get("findings"))
     return Diagnosis(
         text=written,
-        summary=str(data.get("summary") or ""),
+        summary=result.summary if result else "",
         dimensions=strings(chosen.get("dimensions")),
         strata=strings(chosen.get("strata")),
         findings=None if findings is None else int(findings),

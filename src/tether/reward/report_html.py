@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment
 
 from tether.reward.evaluate import Accuracy, RMReport
-from tether.reward.gate import GateVerdict
+from tether.reward.gate import GateCheck, GateVerdict, format_against, format_bar
 from tether.reward.probes import ProbeResult
 
 BAR_LEFT, BAR_WIDTH, ROW_HEIGHT = 130, 320, 26
@@ -77,6 +77,24 @@ def _num(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def check_cells(check: GateCheck) -> dict[str, str]:
+    """A gate check's figures as text: value and interval never rounded onto the bar (see gate)."""
+    signed = check.name.endswith(" probe")
+
+    def figure(value: float | None) -> str:
+        return "n/a" if value is None else format_against(value, check.bar, signed=signed)
+
+    interval = (
+        "n/a" if check.low is None or check.high is None else f"{figure(check.low)}–{figure(check.high)}"
+    )
+    side = "min" if check.op == ">=" else "max"
+    return {
+        "value": figure(check.value),
+        "interval": interval,
+        "bar": f"{side} {format_bar(check.bar, signed=signed)}",
+    }
+
+
 def render_report(
     report: RMReport,
     probes: Sequence[ProbeResult] = (),
@@ -88,6 +106,7 @@ def render_report(
     """The page as a string; `dimension_bars` are the gate's per-dimension minimums, drawn as ticks."""
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
+    env.filters["cells"] = check_cells
     bars = dimension_bars or {}
     context: dict[str, Any] = {
         "title": title,
@@ -117,7 +136,7 @@ _TEMPLATE = """<!doctype html>
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}
-.pass{color:#176b2c;font-weight:bold}.fail{color:#a11;font-weight:bold}
+.pass{color:#176b2c;font-weight:bold}.fail{color:#a11;font-weight:bold}.marginal{color:#9a5b00;font-weight:bold}
 .text{max-width:320px;white-space:pre-wrap;word-break:break-word}.muted{color:#777}svg text{font-size:12px}
 </style></head><body>
 <h1>{{ title }}</h1>
@@ -132,6 +151,19 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}t
 {% if verdict.failures %}<ul>{% for f in verdict.failures %}<li>{{ f }}</li>{% endfor %}</ul>{% endif %}
 {% if verdict.warnings %}<p>Warnings:</p>
 <ul>{% for w in verdict.warnings %}<li>{{ w }}</li>{% endfor %}</ul>{% endif %}
+{% if verdict.checks %}
+<p>Each check: pass when its whole 95% interval clears the bar, fail when the whole interval misses it,
+marginal when the interval straddles it; the spec's gate policy decides a marginal check.</p>
+<table><tr><th>check</th><th>status</th><th>value</th><th>95% CI</th><th>bar</th><th>decided</th>
+<th>detail</th></tr>
+{% for c in verdict.checks %}
+{% set cell = c|cells %}
+<tr><td>{{ c.name }}{% if c.critical %} (critical){% endif %}</td>
+<td class="{{ c.status }}">{{ c.status }}</td><td>{{ cell.value }}</td><td>{{ cell.interval }}</td>
+<td>{{ cell.bar }}</td><td class="{{ c.decided }}">{{ c.decided }}</td><td>{{ c.message }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
 {% endif %}
 
 {% macro accuracy_chart(rows) %}

@@ -8,7 +8,7 @@ silently ignored is a policy that is silently not enforced.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -139,6 +139,10 @@ class RewardModelPolicy(_Strict):
     """Maximum allowed mean reward change per counterfactual probe (e.g. filler: 0.5)."""
     min_critical_pairs: int = Field(default=50, ge=0)
     """Held-out pairs a critical dimension needs before the gate will pass it."""
+    gate_policy: Literal["strict", "interval"] = "interval"
+    """A marginal non-critical check (95% interval straddles the bar): strict fails, interval warns."""
+    critical_gate_policy: Literal["strict", "interval"] = "strict"
+    """The same for critical dimensions' accuracy (strict: a straddling interval fails)."""
 
 
 class RLPolicy(_Strict):
@@ -187,6 +191,10 @@ class LoopPolicy(_Strict):
     """Tasks in the first batch, when the reward model needs a larger start (None: pairs_per_iteration)."""
     focus_share: Probability = 0.3
     """Share of an iteration's batch steered to the previous diagnosis's weak dimensions and strata."""
+    max_gate_retries: int = Field(default=2, ge=0)
+    """After a failed gate: targeted relabel, retrain and re-gate rounds before the iteration stops."""
+    remediation_pairs: int = Field(default=400, ge=1)
+    """Comparison tasks in each targeted batch (split over the gate's failures)."""
 
 
 class Spec(_Strict):

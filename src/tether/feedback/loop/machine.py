@@ -10,13 +10,21 @@ checkpoint, which is exact: see `tether.rl`). The iteration stops, says why and 
 when its reward model fails the gate or its RL run raises a critical alert; in a project with real
 raters, the "collect" step also ends the command while labeling slots are still open.
 
+A failed gate does not stop the iteration at once: the gate step plans a targeted labeling batch
+from what failed and answers `rewind_to="collect"`, so the labels are collected, the reward model
+retrained and the gate rerun, up to the spec's `loop.max_gate_retries` times (see
+`tether.feedback.loop.remediation`).
+
 This module is the state machine only: it knows the order of the steps and what a step may answer.
-The steps themselves (which call every stage's library) are in `tether.cli.loop_steps`.
+The steps themselves (which call every stage's library) are in the sibling modules, and
+`default_steps()` maps each name to its function. The CLI passes `LoopHooks` (spinners, progress
+bars); the library never prints by itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,6 +73,12 @@ class LoopConfig:
     """Top red-team findings routed to the next labeling batch."""
     seed: int = 0
     """Base seed; iteration k uses seed + k wherever it draws."""
+    max_gate_retries: int | None = None
+    """Targeted relabel-retrain-regate rounds after a failed gate (default: spec `loop.max_gate_retries`)."""
+    remediation_pairs: int | None = None
+    """Comparison tasks in each targeted batch (default: spec `loop.remediation_pairs`)."""
+    pool: str | None = None
+    """Sandbox only: the simulated rater pool YAML (default: the built-in pool)."""
 
 
 @dataclass
@@ -81,8 +95,38 @@ class StepOutcome:
     """Jump to this later step (a failed gate skips RL and the evals and goes to the diagnosis)."""
     wait: str | None = None
     """Why the step is not finished yet (open labeling slots): the command ends, the step reruns later."""
+    rewind_to: str | None = None
+    """Rerun the steps from this earlier one (a failed gate with retries left: collect its targeted
+    batch, retrain, re-gate). The step's results are recorded first, so the rerun step sees them."""
     focus: dict[str, Any] | None = None
     diagnosis: str | None = None
+
+
+ProgressCallback = Callable[[int, int, dict[str, float]], None]
+
+
+@contextmanager
+def _no_progress() -> Iterator[ProgressCallback | None]:
+    yield None
+
+
+@contextmanager
+def _no_rl_progress() -> Iterator[tuple[ProgressCallback | None, Callable[[str], None] | None]]:
+    yield None, None
+
+
+@dataclass(frozen=True)
+class LoopHooks:
+    """How the steps show progress: the CLI passes spinners and bars, a library caller may pass none."""
+
+    status: Callable[[str], AbstractContextManager[object]] = lambda _text: nullcontext()
+    """A context manager shown while a long step part runs (a spinner with the text)."""
+    rm_progress: Callable[[], AbstractContextManager[ProgressCallback | None]] = _no_progress
+    """Yields the reward-model training's `on_step(step, total, metrics)` callback, or None."""
+    rl_progress: Callable[
+        [], AbstractContextManager[tuple[ProgressCallback | None, Callable[[str], None] | None]]
+    ] = _no_rl_progress
+    """Yields the RL run's (on_step, on_message) callbacks, or Nones."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +138,7 @@ class IterationContext:
     iteration: IterationRecord
     previous: list[IterationRecord]
     say: Callable[[str], None]
+    hooks: LoopHooks = field(default_factory=LoopHooks)
 
     @property
     def number(self) -> int:
@@ -120,6 +165,17 @@ class IterationContext:
 
     def result(self, step: str) -> dict[str, Any]:
         return dict(self.iteration.results.get(step) or {})
+
+    @property
+    def gate_attempts(self) -> int:
+        """Gate attempts recorded so far in this iteration (a remediation reruns collect, reward, gate)."""
+        return len(self.result("gate").get("attempts") or [])
+
+    def named(self, stem: str) -> str:
+        """`stem` for this iteration's first pass, `stem-r<k>` after k gate attempts: new directories
+        for a rerun's export and reward model, since a registered artifact's directory never changes."""
+        k = self.gate_attempts
+        return f"{stem}-{self.number}" + (f"-r{k}" if k else "")
 
 
 class Step(Protocol):
@@ -212,7 +268,9 @@ def run_iteration(
     stop: tuple[str, str] | None = None
     last: StepOutcome | None = None
     skip_to: str | None = None
-    for step in pending_steps(record):
+    pending = pending_steps(record)
+    while pending:
+        step = pending.pop(0)
         if skip_to is not None and step != skip_to:
             record = _record(project, record, step, StepOutcome(results={"skipped": True}))
             continue
@@ -222,6 +280,9 @@ def run_iteration(
             return record, "waiting", outcome.wait
         record = _record(project, record, step, outcome)
         last = outcome
+        if outcome.rewind_to is not None:
+            record, pending = _rewind(project, record, step, outcome.rewind_to)
+            continue
         if outcome.stop is not None and stop is None:
             stop = (step, outcome.stop)
         skip_to = outcome.skip_to
@@ -234,17 +295,30 @@ def run_iteration(
     return _finish(project, record, "stopped", last, stop[1]), "stopped", stop[1]
 
 
+def _rewind(
+    project: Project, record: IterationRecord, step: str, target: str
+) -> tuple[IterationRecord, list[str]]:
+    """Mark the iteration as just before `target`, so that a kill during the rerun resumes there too."""
+    if target not in STEPS or STEPS.index(target) >= STEPS.index(step):
+        raise ValueError(f"step {step!r} may only rewind to an earlier step, not {target!r}")
+    at = STEPS.index(target)
+    with project.store.session() as session:
+        record = record_step(session, iteration_id=record.id, step=STEPS[at - 1] if at else "")
+    return record, list(STEPS[at:])
+
+
 def run_loop(
     project: Project,
     cfg: LoopConfig,
     steps: Mapping[str, Step],
     *,
     say: Callable[[str], None],
+    hooks: LoopHooks | None = None,
 ) -> LoopResult:
     """Finish `cfg.iterations` iterations (continuing an unfinished one first), stopping where one stops."""
 
     def make_context(record: IterationRecord, earlier: list[IterationRecord]) -> IterationContext:
-        return IterationContext(project, cfg, record, earlier, say)
+        return IterationContext(project, cfg, record, earlier, say, hooks or LoopHooks())
 
     done: list[IterationRecord] = []
     for _ in range(cfg.iterations):

@@ -1,0 +1,220 @@
+"""The reward steps of `tether loop`: (3) train the reward model, (4) evaluate and gate it.
+
+A failed gate with retries left is not a stop: `remediation` plans a targeted batch from what
+failed, and the gate answers `rewind_to="collect"` so that the batch is labeled, the reward model
+retrained on everything and the gate rerun. Each attempt is kept in the gate's `attempts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from tether.errors import TetherInputError
+from tether.feedback.loop.machine import IterationContext, StepOutcome
+from tether.feedback.loop.results import (
+    CollectResult,
+    Estimate,
+    GateAttempt,
+    GateResult,
+    ProbeFigures,
+    ReliabilityFigures,
+    RemediationFigures,
+    RewardResult,
+    read_estimates,
+)
+from tether.store import get_artifact, latest_artifact
+
+if TYPE_CHECKING:
+    from tether.feedback.loop.remediation import RemediationPlan
+    from tether.project import Project
+    from tether.reward.gate_run import RMEvalResult
+
+
+def reward(ctx: IterationContext) -> StepOutcome:
+    """(3) A reward model on everything labeled so far, from the SFT policy, as InstructGPT did."""
+    from tether.reward.config import RewardTrainConfig
+    from tether.reward.train import train_reward_model
+
+    project = ctx.project
+    export_id = str(CollectResult.from_dict(ctx.result("collect")).export)
+    with project.store.session() as session:
+        export = get_artifact(session, artifact_id=export_id)
+        sft = latest_artifact(session, project_id=project.project_id, kind="policy")
+    if export is None or sft is None:
+        raise TetherInputError(
+            f"export {export_id} or the SFT policy is no longer registered; rerun `tether loop`"
+        )
+    out = project.path("models", ctx.named("rm-loop"))
+    cfg = RewardTrainConfig(epochs=ctx.cfg.rm_epochs, seed=ctx.cfg.seed)
+    with ctx.hooks.rm_progress() as on_step:
+        result = train_reward_model(
+            project,
+            cfg,
+            data=project.resolve(export.path),
+            base=project.resolve(sft.path),
+            out=out,
+            on_warning=lambda w: ctx.say(f"warning: {w}"),
+            on_step=on_step,
+        )
+    if result.artifact is None:
+        raise TetherInputError(f"the reward model in {out} was not registered; rerun `tether loop`")
+    ctx.say(
+        f"reward model {result.artifact.id}: {result.pairs} pairs, held-out accuracy "
+        f"{result.metrics.get('test/accuracy', float('nan')):.3f}, {result.pairs_per_second:.0f} pairs/s"
+    )
+    figures = RewardResult(result.artifact.id, result.pairs, result.seconds, tuple(result.warnings))
+    return StepOutcome(results=figures.to_dict(), artifacts={"reward_model": result.artifact.id})
+
+
+def gate(ctx: IterationContext) -> StepOutcome:
+    """(4) Held-out evaluation, bias probes and the spec's gate.
+
+    A failure with retries left plans a targeted batch and reruns collect, reward and gate; once
+    the retries are spent it stops before RL. Every attempt is kept in `attempts`."""
+    from tether.reward.gate_run import evaluate_and_gate
+
+    project = ctx.project
+    rm_id = str(RewardResult.from_dict(ctx.result("reward")).artifact)
+    attempts = GateResult.from_dict(ctx.result("gate")).attempts
+    number = len(attempts) + 1
+    out = project.path("rm_eval", f"loop-{ctx.number}", f"attempt-{number}", "rm_eval.json").parent
+    result = evaluate_and_gate(project, rm_id, out=out, say=ctx.say, status=ctx.hooks.status)
+    figures = gate_figures(project, result)
+    for check in figures.checks:
+        ctx.say(f"  {check.decided}{' (marginal)' if check.status == 'marginal' else ''}: {check.message}")
+    attempt = GateAttempt(
+        attempt=number,
+        retry=retry_index(attempts),
+        reward_model=rm_id,
+        rm_eval=result.artifact_id,
+        passed=result.passed,
+        failures=figures.failures,
+        warnings=figures.warnings,
+        overall=figures.overall,
+        by_dimension=figures.by_dimension,
+        probes=figures.probes,
+    )
+    artifacts = {"rm_eval": result.artifact_id}
+    if result.passed:
+        ctx.say(f"gate attempt {number} passed")
+        return _outcome(figures, attempts, replace(attempt, action="pass"), artifacts)
+    retries = ctx.cfg.max_gate_retries
+    allowed = project.spec.loop.max_gate_retries if retries is None else retries
+    reason = f"the reward model failed its gate: {'; '.join(figures.failures)}"
+    if attempt.retry < allowed:
+        plan = _remediate(ctx, result, number)
+        if plan.batch_id is not None:
+            ctx.say(
+                f"gate attempt {number} failed; targeted batch {plan.batch}: {plan.tasks} tasks "
+                f"({', '.join(f'{k} {v}' for k, v in plan.by_target.items())}); relabel, retrain, re-gate"
+            )
+            done = replace(
+                attempt, action="remediate", remediation=RemediationFigures.from_dict(plan.to_dict())
+            )
+            outcome = _outcome(figures, attempts, done, artifacts)
+            return StepOutcome(outcome.results, outcome.artifacts, rewind_to="collect")
+        reason += f"; no targeted batch could be planned ({'; '.join(plan.skipped) or 'no target'})"
+    elif allowed:
+        reason += f" (after {allowed} targeted relabeling round(s))"
+    done = replace(attempt, action="stop", stop_reason=reason)
+    outcome = _outcome(figures, attempts, done, artifacts)
+    return StepOutcome(outcome.results, outcome.artifacts, stop=reason, skip_to="diagnose")
+
+
+def retry_index(attempts: Sequence[GateAttempt]) -> int:
+    """This attempt's place in its round: 0 first, +1 after each remediation (a stop starts a new round).
+
+    >>> retry_index([GateAttempt(retry=0, action="remediate")])
+    1
+    >>> retry_index([GateAttempt(retry=2, action="stop")])
+    0
+    """
+    if attempts and attempts[-1].action == "remediate":
+        return attempts[-1].retry + 1
+    return 0
+
+
+def _outcome(
+    figures: GateResult, attempts: Sequence[GateAttempt], attempt: GateAttempt, artifacts: dict[str, str]
+) -> StepOutcome:
+    results = replace(figures, attempts=(*attempts, attempt)).to_dict()
+    return StepOutcome(results=results, artifacts=artifacts)
+
+
+def _remediate(ctx: IterationContext, result: RMEvalResult, attempt: int) -> RemediationPlan:
+    """Plan the targeted batch for a failed gate: probe counterfactuals and weak dimensions' hard strata."""
+    from tether.feedback.loop.label_steps import policy_sampler
+    from tether.feedback.loop.remediation import plan_remediation, remediation_targets
+    from tether.reward.probes import make_probe, probe_names
+
+    project = ctx.project
+    assert result.verdict is not None
+    accuracy = {d: a.accuracy for d, a in result.report.by_dimension.items()}
+    editable = [n for n in probe_names() if not make_probe(n).order_only]
+    targets = remediation_targets(
+        result.verdict.checks, dimensions=project.spec.dimension_ids, probes=editable, accuracy=accuracy
+    )
+    sampler = policy_sampler(ctx, seed=ctx.seed + 100 * attempt)
+    n = ctx.cfg.remediation_pairs or project.spec.loop.remediation_pairs
+    with ctx.hooks.status(f"planning a targeted batch of {n} tasks"):
+        return plan_remediation(
+            project,
+            targets,
+            n=n,
+            sample=sampler.sample_one,
+            sample_two=sampler,
+            labels=sampler.labels,
+            name=f"loop-{ctx.number}-remediation-{attempt}",
+            seed=ctx.seed + 100 * attempt,
+            edits={t.name: make_probe(t.name).edit for t in targets if t.kind == "probe"},
+            guard=_sandbox_guard(project),
+        )
+
+
+def _sandbox_guard(project: Project) -> Callable[[str, str, str], bool] | None:
+    """In the sandbox, gold's word on each edit (as the probes use it); elsewhere raters decide alone."""
+    from tether.rl.inputs import is_sandbox
+
+    if not is_sandbox(project):
+        return None
+    from tether.sandbox.gold_pairs import edit_guard
+    from tether.sandbox.world import SandboxPrompt
+    from tether.store import list_prompts
+
+    with project.store.session() as session:
+        prompts = list_prompts(session, project_id=project.project_id, split="pool")
+    by_text = {}
+    for p in prompts:
+        try:
+            by_text[p.text] = SandboxPrompt.from_meta(dict(p.meta))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return edit_guard(by_text)
+
+
+def gate_figures(project: Project, result: RMEvalResult) -> GateResult:
+    """The gate's figures from an evaluation (the stored shape: docs/loop.md)."""
+    report = result.report.to_dict()
+    verdict = result.verdict
+    gold = report.get("gold") or {}
+    calibration = report.get("calibration") or {}
+    return GateResult(
+        passed=result.passed,
+        failures=tuple(verdict.failures) if verdict else (),
+        warnings=tuple(verdict.warnings) if verdict else (),
+        checks=tuple(verdict.checks) if verdict else (),
+        overall=Estimate.read(report.get("overall"), "accuracy"),
+        by_dimension=read_estimates(report.get("by_dimension"), "accuracy"),
+        by_stratum=read_estimates(report.get("by_stratum"), "accuracy"),
+        gold_by_dimension=read_estimates(gold["by_dimension"], "accuracy")
+        if gold.get("by_dimension")
+        else None,
+        ece=calibration.get("ece"),
+        brier=calibration.get("brier"),
+        reliability=tuple(ReliabilityFigures.from_dict(b) for b in calibration.get("bins") or []),
+        probes=tuple(ProbeFigures(p.name, p.mean_delta, p.low, p.high, p.n) for p in result.probes),
+        report=project.relative(result.json_path),
+        rm_eval=result.artifact_id,
+    )
