@@ -114,3 +114,33 @@ def test_a_loop_killed_during_rl_resumes_to_the_same_results_and_lineage(base: P
     out = _run("lineage", a["checkpoint"], cwd=whole)
     for expected in ("rl_checkpoint", "reward_model", "export", "policy", "raters=", "iteration 1"):
         assert expected in out, out
+
+
+def test_a_gate_that_keeps_failing_relabels_then_stops_with_a_report_and_exit_3(
+    base: Path, tmp_path: Path
+) -> None:
+    """A confident-probe bar no reward model meets: the gate fails, plans counterfactual pairs of that
+    probe, the loop labels them, retrains and re-gates once, then stops as a result, not a crash."""
+    root = tmp_path / "stuck"
+    shutil.copytree(base, root)
+    spec = yaml.safe_load((root / "spec.yaml").read_text(encoding="utf-8"))
+    spec["reward_model"]["max_probe_delta"] = {"confident": -50.0}
+    spec.setdefault("loop", {})["max_gate_retries"] = 1
+    (root / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    proc = _tether(*LOOP, "--remediation-pairs", "12", cwd=root)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 3, out[-3000:]
+    assert "Traceback" not in out
+    assert "targeted batch loop-1-remediation-1: 12 tasks (probe:confident 12)" in out
+    assert "stopped in iteration 1 at 'gate'" in out and "(after 1 targeted relabeling round(s))" in out
+    page = (root / "report.html").read_text(encoding="utf-8")
+    assert "The loop stopped in iteration 1, at its gate step" in page
+    assert 'class="attempts"' in page and "probe:confident 12" in page
+    project = Project.open(root)
+    with project.store.session() as session:
+        (iteration,) = list_iterations(session, project_id=project.project_id)
+    attempts = iteration.results["gate"]["attempts"]
+    assert [a["action"] for a in attempts] == ["remediate", "stop"]
+    assert attempts[0]["reward_model"] != attempts[1]["reward_model"]  # retrained on the new labels
+    assert iteration.results["collect"]["by_origin"].get("probe:confident", 0) == 12
+    assert iteration.results["rl"] == {"skipped": True}

@@ -17,6 +17,8 @@ from tether.feedback.diagnosis import (
     summarize_iteration,
     weakest_strata,
 )
+from tether.feedback.loop.results import GateResult
+from tether.feedback.loop.results_policy import RLResult
 
 BARS = {"accuracy": 0.65, "safety": 0.75, "honesty": 0.70, "concision": 0.60}
 
@@ -66,7 +68,7 @@ def test_focus_weights_follow_the_signals() -> None:
 def test_nothing_weak_gives_an_empty_focus_and_says_so() -> None:
     focus = propose_focus(bars=BARS, rm_by_dimension={d: acc(0.99) for d in BARS})
     assert focus.weights == {}
-    text = summarize_iteration(1, {"gate": {"passed": True, "overall": acc(0.8)}}, focus)
+    text = summarize_iteration(1, focus, gate=GateResult.from_dict({"passed": True, "overall": acc(0.8)}))
     assert "gate passed" in text and "none stands out" in text
 
 
@@ -95,7 +97,9 @@ def test_an_accuracy_that_misses_its_bar_never_prints_equal_to_it() -> None:
 
 def test_a_kl_over_its_budget_never_prints_equal_to_it() -> None:
     rl = {"steps": 3, "status": "completed", "kl_budget": 5.0, "final": {"objective/kl": 5.004}}
-    text = summarize_iteration(1, {"rl": rl}, Focus())
+    text = summarize_iteration(1, Focus(), rl=RLResult.from_dict(rl))
     assert "KL 5.004 of 5.000 nats (over budget)" in text
     rl["final"] = {"objective/kl": 2.5}
-    assert "KL 2.50 of 5.00 nats (within budget)" in summarize_iteration(1, {"rl": rl}, Focus())
+    assert "KL 2.50 of 5.00 nats (within budget)" in summarize_iteration(
+        1, Focus(), rl=RLResult.from_dict(rl)
+    )

@@ -8,12 +8,16 @@ real registered ones.
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tether.feedback.loop.remediation import (
     plan_remediation,
     remediation_targets,
-    split_budget,
     weakest,
 )
 from tether.project import Project
@@ -52,11 +56,8 @@ def test_overall_accuracy_and_ece_target_the_two_weakest_dimensions_once() -> No
     assert [(t.kind, t.name) for t in targets] == [("dimension", "concision"), ("dimension", "safety")]
 
 
-def test_weakest_puts_unmeasured_first_and_split_budget_sums_to_n() -> None:
+def test_weakest_puts_unmeasured_first() -> None:
     assert weakest(DIMS, {"accuracy": 0.5, "safety": None}, keep=2) == ["concision", "honesty"]
-    for n, k in [(400, 3), (1, 2), (7, 7), (10, 4)]:
-        parts = split_budget(n, k)
-        assert sum(parts) == n and max(parts) - min(parts) <= 1
 
 
 def _seed_pool(project: Project, n_per_cell: int = 30) -> None:
@@ -90,7 +91,7 @@ def test_plan_writes_one_batch_of_probe_counterfactuals_and_hard_pairs(project: 
         probes=["confident"],
     )  # fmt: skip
     plan = plan_remediation(
-        project, targets, n=40, sample=_answer, sample_two=_two, labels=("policy-a", "policy-b"),
+        project, targets, n=20, sample=_answer, sample_two=_two, labels=("policy-a", "policy-b"),
         name="loop-1-remediation-1", seed=3, edits={"confident": make_probe("confident").edit},
     )  # fmt: skip
     assert plan.batch_id is not None and plan.tasks == 40 and plan.skipped == []
@@ -130,3 +131,50 @@ def test_nothing_to_plan_writes_nothing(project: Project) -> None:
     assert plan.batch_id is None and plan.tasks == 0
     with project.store.session() as session:
         assert tasks_by_origin(session, project_id=project.project_id) == {}
+
+
+@pytest.mark.slow
+def test_counterfactual_pairs_reach_the_export_and_lineage_with_their_origin(
+    sandbox_world: Any, tmp_path: Path
+) -> None:
+    """On a copy of the sandbox world: plan confident-probe pairs from the SFT policy, let careful
+    raters with no style taste label them, export, and read the edit preference back."""
+    from tether.feedback.lineage import artifact_lineage
+    from tether.feedback.loop.remediation import Target, edit_preference
+    from tether.feedback.loop.reward_steps import _sandbox_guard
+    from tether.labeling.batches import PairSampler, PolicySource
+    from tether.labeling.context import project_labeling_context
+    from tether.labeling.dataset import export_preferences
+    from tether.labeling.export_files import load_rows
+    from tether.labeling.simulate import simulate
+    from tether.sandbox.raters import RaterProfile
+    from tether.store import latest_artifact
+
+    world, _ = sandbox_world
+    shutil.copytree(world.root, tmp_path / "p")
+    project = Project.open(tmp_path / "p")
+    with project.store.session() as session:
+        sft = latest_artifact(session, project_id=project.project_id, kind="policy")
+    assert sft is not None
+    sampler = PairSampler(PolicySource(project.resolve(sft.path), sft.id), None, seed=0)
+    plan = plan_remediation(
+        project, [Target("probe", "confident", "confident probe failed")], n=30, sample=sampler.sample_one,
+        sample_two=sampler, labels=sampler.labels, name="remediation-test", seed=0,
+        edits={"confident": make_probe("confident").edit}, guard=_sandbox_guard(project),
+    )  # fmt: skip
+    assert plan.tasks == 30 and plan.by_target == {"probe:confident": 30}
+    careful = [RaterProfile(name=f"careful-{i}", temperature=0.004, tie_margin=0.005) for i in range(3)]
+    simulate(project, project_labeling_context(project), careful, seed=0)
+    export = export_preferences(project, out=tmp_path / "p" / "exports" / "cf", heldout=0.1, seed=0)
+    rows = [
+        *load_rows(tmp_path / "p" / "exports" / "cf", "train"),
+        *load_rows(tmp_path / "p" / "exports" / "cf", "test"),
+    ]
+    assert rows and {r.origin for r in rows} == {"probe:confident"}
+    assert export.artifact.meta["origins"] == {"probe:confident": len(rows)}
+    assert artifact_lineage(project, export.artifact.id).details["origins"] == {"probe:confident": len(rows)}
+    # Gold says confident phrasing only costs concision, so raters who follow gold closely prefer the
+    # unedited response nearly always: the Wilson upper bound of 0 in ~25 is about 0.13, far under 1/2.
+    preference = edit_preference(project, rows, probe="confident")
+    assert preference.pairs == len(rows) and not preference.raters_prefer_edit
+    assert preference.high is not None and preference.high < 0.5

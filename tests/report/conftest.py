@@ -19,7 +19,7 @@ import pytest
 from tether.project import Project
 from tether.scaffold import init_project
 from tether.store import add_alerts, create_run, record_spec_version
-from tether.store.iterations import finish_iteration, record_step, start_iteration
+from tether.store.iterations import finish_iteration, record_loop_note, record_step, start_iteration
 
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 KL_BUDGET = 5.0
@@ -97,6 +97,25 @@ def gate_results(*, passed: bool) -> dict[str, Any]:
         ],
         "probes": [{"name": "filler", "mean_delta": 0.12, "low": 0.05, "high": 0.2, "n": 50}],
     }
+
+
+def gate_attempts() -> list[dict[str, Any]]:
+    """Two gate attempts: a failure that planned a targeted batch, then the failure that stopped."""
+    probe = {"name": "confident", "mean_delta": 0.91, "low": 0.8, "high": 1.02, "n": 300}
+    first = {
+        "attempt": 1, "retry": 0, "reward_model": "rm-2a", "passed": False,
+        "failures": [f"confident probe {PAYLOAD}"], "overall": {"accuracy": 0.71, "n": 400},
+        "probes": [probe], "action": "remediate",
+        "remediation": {"batch_id": 9, "batch": "loop-2-remediation-1", "tasks": 400,
+                        "by_target": {"probe:confident": 400}},
+    }  # fmt: skip
+    second = {
+        "attempt": 2, "retry": 1, "reward_model": "rm-2", "passed": False,
+        "failures": ["safety accuracy 0.61 < 0.75"], "overall": {"accuracy": 0.72, "n": 440},
+        "probes": [{**probe, "mean_delta": 0.41, "low": 0.3, "high": 0.52}], "action": "stop",
+        "stop_reason": STOP_REASON,
+    }  # fmt: skip
+    return [first, second]
 
 
 def split_label_results() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -212,13 +231,14 @@ def build_loop_project(root: Path) -> LoopProject:
             "plan": plan,
             "collect": collect,
             "reward": {"artifact": "rm-2"},
-            "gate": rm_eval_bins(gate_results(passed=False)),
+            "gate": {**rm_eval_bins(gate_results(passed=False)), "attempts": gate_attempts()},
             "rl": {"skipped": True},
             "evals": {"skipped": True},
             "diagnose": {"summary": "the gate failed on safety", "focus": {"dimensions": ["safety"]}},
         }
         for name, results in later.items():
             record_step(session, iteration_id=second.id, step=name, results=results)
+        record_loop_note(session, iteration_id=second.id, note={"stopped_at": "gate", "reason": STOP_REASON})
         finish_iteration(session, iteration_id=second.id, status="stopped", reason_stopped=STOP_REASON)
     return LoopProject(project, run.id, metrics, second_hash)
 

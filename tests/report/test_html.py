@@ -169,3 +169,22 @@ def test_a_batch_still_waiting_for_labels_says_so(data: ReportData) -> None:
     waiting = replace(second, label=replace(second.label, collected=False))
     html = render_report(replace(data, iterations=(waiting,)))
     assert "labels not collected yet: the figures below are the batch as planned" in html
+
+
+def test_a_stopped_loop_says_why_and_what_next_before_anything_else(page: str) -> None:
+    banner = page.index('<section id="stopped"')
+    assert banner < page.index('<section id="summary">')
+    stopped = page[banner : page.index("</section>", banner)]
+    assert "The loop stopped in iteration 2, at its gate step" in stopped
+    assert STOP_REASON.replace("<", "&lt;") in stopped and "<script>" not in stopped
+    assert "`tether loop` resumes at collect" in stopped
+
+
+def test_the_gate_attempts_show_each_verdict_and_its_targeted_batch(page: str) -> None:
+    second = iteration(page, 2)
+    table = second[second.index('<table class="attempts">') :]
+    table = table[: table.index("</table>")]
+    assert "targeted batch of 400 tasks: probe:confident 400; relabel, retrain, re-gate" in table
+    assert "confident +0.910 [+0.800, +1.020]" in table and "confident +0.410 [+0.300, +0.520]" in table
+    assert '<span class="fail">stopped</span>' in table
+    assert PAYLOAD not in table  # the failure text is escaped like every other user text

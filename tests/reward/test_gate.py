@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tether.project import Project
 from tether.reward import gate
@@ -29,7 +30,21 @@ from tether.store import register_artifact
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    return init_project(tmp_path_factory.mktemp("gate") / "p", template="sandbox")
+    """A sandbox project whose bars are pinned here, so that the hand-written messages below do not
+    move when the sandbox spec's own bars are tuned: safety 0.75 and honesty 0.70 (critical),
+    accuracy 0.65, concision 0.60, overall 0.70, ECE 0.10, every probe +0.50."""
+    made = init_project(tmp_path_factory.mktemp("gate") / "p", template="sandbox")
+    spec = yaml.safe_load(made.spec_path.read_text(encoding="utf-8"))
+    bars = {"accuracy": 0.65, "safety": 0.75, "honesty": 0.70, "concision": 0.60}
+    for dim in spec["dimensions"]:
+        dim["gate"] = {"min_accuracy": bars[dim["id"]]}
+    spec["reward_model"].update(
+        min_accuracy=0.70,
+        max_ece=0.10,
+        max_probe_delta=dict.fromkeys(["filler", "hedge", "list", "confident"], 0.5),
+    )
+    made.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return Project.open(made.root)
 
 
 def acc(value: float | None, low: float | None = None, n: int = 200) -> Accuracy:
@@ -39,7 +54,7 @@ def acc(value: float | None, low: float | None = None, n: int = 200) -> Accuracy
 
 
 def good_report() -> RMReport:
-    """Clears the sandbox spec: overall 0.70, safety 0.75 and honesty 0.70 (critical), others 0.65."""
+    """Clears the pinned bars: overall 0.70, safety 0.75 and honesty 0.70 (critical), others 0.65."""
     return RMReport(
         spec_hash="h",
         n_pairs=800,

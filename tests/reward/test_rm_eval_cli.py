@@ -6,8 +6,10 @@ import json
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from tether.cli.main import app
@@ -29,14 +31,14 @@ from tether.store.prompts import PromptRecord
 from tether.store.tasks import task_view
 
 runner = CliRunner()
-LENIENT = {
-    "gate: {min_accuracy: 0.65}": "gate: {min_accuracy: 0.0}",
-    "gate: {min_accuracy: 0.75}": "gate: {min_accuracy: 0.0}",
-    "gate: {min_accuracy: 0.70}": "gate: {min_accuracy: 0.0}",
-    "gate: {min_accuracy: 0.60}": "gate: {min_accuracy: 0.0}",
-    "  min_accuracy: 0.70\n  max_ece: 0.10": "  min_accuracy: 0.0\n  min_critical_pairs: 0\n  max_ece: 1.0",
-    ": 0.5\n": ": 100.0\n",
-}
+
+
+def lenient(spec: dict[str, Any]) -> None:
+    """Every bar at its loosest: the gate passes whatever a tiny model scores."""
+    for dim in spec["dimensions"]:
+        dim["gate"] = {"min_accuracy": 0.0}
+    spec["reward_model"].update(min_accuracy=0.0, min_critical_pairs=0, max_ece=1.0)
+    spec["reward_model"]["max_probe_delta"] = dict.fromkeys(spec["reward_model"]["max_probe_delta"], 100.0)
 
 
 def sft_pairs(prompts: Sequence[PromptRecord]) -> list[tuple[str, str]]:
@@ -105,15 +107,15 @@ def write_and_register_export(
 Built = tuple[Project, str, str]
 
 
-def build_project(root: Path, tiny_rm_dir: Path, *, spec_edits: dict[str, str] | None = None) -> Built:
+def build_project(
+    root: Path, tiny_rm_dir: Path, *, spec_edits: Callable[[dict[str, Any]], None] | None = None
+) -> Built:
     """A sandbox project with 80 labelled-by-gold tasks, an export, a sandbox world and a reward model."""
     project = init_project(root, template="sandbox")
     if spec_edits:
-        text = project.spec_path.read_text(encoding="utf-8")
-        for old, new in spec_edits.items():
-            assert old in text
-            text = text.replace(old, new)
-        project.spec_path.write_text(text, encoding="utf-8")
+        spec = yaml.safe_load(project.spec_path.read_text(encoding="utf-8"))
+        spec_edits(spec)
+        project.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
         project = Project.open(root)
     store_prompts(project, sandbox_prompts(SandboxConfig(n_prompts=600)), 0)
     plan_batch(project, n=80, sampler=sft_pairs, labels=("sft", "sft"), seed=0)
@@ -176,7 +178,7 @@ def test_eval_gate_runs_probes_and_exits_3_with_every_failure(built: Built) -> N
 
 
 def test_eval_gate_passes_when_the_spec_allows_it(tmp_path: Path, tiny_rm_dir: Path) -> None:
-    project, rm_id, _ = build_project(tmp_path / "lenient", tiny_rm_dir, spec_edits=LENIENT)
+    project, rm_id, _ = build_project(tmp_path / "lenient", tiny_rm_dir, spec_edits=lenient)
     out_dir = tmp_path / "out"
     code, out = run(project, "eval", "--gate", "--out", str(out_dir), "--probe-limit", "20")
     assert code == 0, out

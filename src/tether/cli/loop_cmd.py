@@ -63,7 +63,7 @@ def loop(
     ] = None,
     remediation_pairs: Annotated[
         int | None,
-        typer.Option(min=1, help="Tasks per targeted batch (default: spec loop.remediation_pairs)."),
+        typer.Option(min=1, help="Targeted tasks per failed check (default: spec loop.remediation_pairs)."),
     ] = None,
     pool: Annotated[
         Path | None, typer.Option(help="Sandbox only: the simulated rater pool YAML (default: built-in).")

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.feedback.loop.results import GateResult
+    from tether.feedback.loop.results_policy import EvalsResult, RLResult
 
 MARGIN = 0.10
 """Accuracy above a dimension's gate bar below which more labels still pay off."""
@@ -172,46 +176,51 @@ def weakest_strata(by_stratum: Mapping[str, Mapping[str, Any]], *, keep: int = 2
     return sorted(measured, key=lambda s: (measured[s], s))[:keep]
 
 
-def _gate_line(gate: Mapping[str, Any]) -> str:
-    verdict = "passed" if gate.get("passed") else f"FAILED: {'; '.join(gate.get('failures') or [])}"
-    overall = (gate.get("overall") or {}).get("accuracy")
-    acc = f"held-out accuracy {overall:.3f}, " if overall is not None else ""
-    return f"reward model: {acc}gate {verdict}"
+def _gate_line(gate: GateResult) -> str:
+    verdict = "passed" if gate.passed else f"FAILED: {'; '.join(gate.failures)}"
+    acc = f"held-out accuracy {gate.overall.value:.3f}, " if gate.overall.value is not None else ""
+    tries = len(gate.attempts)
+    after = f" after {tries} attempts ({_remediated(gate)})" if tries > 1 else ""
+    return f"reward model: {acc}gate {verdict}{after}"
 
 
-def _rl_line(rl: Mapping[str, Any]) -> str:
-    final = rl.get("final") or {}
-    kl, budget, gold = final.get("objective/kl"), rl.get("kl_budget"), final.get("gold/utility")
-    parts = [f"{rl.get('steps', 0)} steps, {rl.get('status')}"]
+def _remediated(gate: GateResult) -> str:
+    tasks = sum(a.remediation.tasks for a in gate.attempts if a.remediation is not None)
+    return f"{tasks} targeted tasks relabeled"
+
+
+def _rl_line(rl: RLResult) -> str:
+    kl, budget, gold = rl.final.get("objective/kl"), rl.kl_budget, rl.final.get("gold/utility")
+    parts = [f"{rl.steps} steps, {rl.status}"]
     if kl is not None and budget:
         d = decimals_apart(kl, budget, start=2)
         parts.append(f"KL {kl:.{d}f} of {budget:.{d}f} nats ({'within' if kl <= budget else 'over'} budget)")
     if gold is not None:
         parts.append(f"gold utility {gold:.3f}")
-    alerts = rl.get("alerts") or []
-    critical = [a for a in alerts if a.get("severity") == "critical"]
-    parts.append(f"{len(alerts)} alert(s), {len(critical)} critical")
+    parts.append(f"{len(rl.alerts)} alert(s), {len(rl.critical)} critical")
     return "RL: " + ", ".join(parts)
 
 
-def _ran(step: Mapping[str, Any] | None) -> bool:
-    return bool(step) and not (step or {}).get("skipped")
-
-
-def summarize_iteration(number: int, results: Mapping[str, Any], focus: Focus) -> str:
+def summarize_iteration(
+    number: int,
+    focus: Focus,
+    *,
+    gate: GateResult | None = None,
+    rl: RLResult | None = None,
+    rl_skipped: bool = False,
+    evals: EvalsResult | None = None,
+) -> str:
     """A few plain lines: the gate, RL against its KL budget and gold, evals against SFT, the next focus."""
     lines = [f"iteration {number}"]
-    if _ran(results.get("gate")):
-        lines.append(_gate_line(results["gate"]))
-    if _ran(results.get("rl")):
-        lines.append(_rl_line(results["rl"]))
-    elif results.get("rl"):
+    if gate is not None:
+        lines.append(_gate_line(gate))
+    if rl is not None:
+        lines.append(_rl_line(rl))
+    elif rl_skipped:
         lines.append("RL: skipped (the reward model did not pass its gate)")
-    evals = results.get("evals") or {}
-    if _ran(evals) and evals.get("vs_sft"):
-        regressed = [d for d, v in evals["vs_sft"].items() if v.get("regression")]
-        deltas = ", ".join(f"{d} {v['delta']:+.3f}" for d, v in evals["vs_sft"].items())
-        lines.append(f"evals vs SFT: {deltas}; regressions: {', '.join(regressed) or 'none'}")
+    if evals is not None and evals.vs_sft:
+        deltas = ", ".join(f"{d} {v.delta:+.3f}" for d, v in evals.vs_sft.items() if v.delta is not None)
+        lines.append(f"evals vs SFT: {deltas}; regressions: {', '.join(evals.regressions) or 'none'}")
     if focus.weights:
         lines.append("next labeling focus: " + ", ".join(f"{d} ({w:.0%})" for d, w in focus.weights.items()))
     else:

@@ -46,7 +46,7 @@ def node_details(record: ArtifactRecord, runs: Sequence[RunRecord]) -> dict[str,
     """The few facts of an artifact that explain it, by kind."""
     meta = record.meta
     if record.kind == "export":
-        keys = ("raters", "raters_left_out", "batches", "train", "test", "include_excluded")
+        keys = ("raters", "raters_left_out", "batches", "origins", "train", "test", "include_excluded")
         return {k: meta[k] for k in keys if k in meta}
     if record.kind == "reward_model":
         return {

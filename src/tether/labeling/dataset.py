@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -85,6 +86,8 @@ def export_preferences(
         "raters": used,
         "raters_left_out": left_out,
         "batches": sorted({f.batch_id for f in facts if f.batch_id is not None}),
+        # Where the pairs came from (plan, redteam, production, probe:<name>, remediation:<dim>).
+        "origins": dict(sorted(Counter(r.origin for r in rows).items())),
         "aggregate": vars(stats),
     }
     write_export(out, train, test, fmt=fmt, manifest=manifest)

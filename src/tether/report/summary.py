@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether.feedback.loop.results import CollectResult, GateResult
+from tether.feedback.loop.results_policy import EvalsResult, RLResult
+
 if TYPE_CHECKING:
     from tether.store.iterations import IterationRecord
 
@@ -34,13 +37,13 @@ def next_step(stopped_at: str | None) -> str:
     return NEXT_STEP.get(stopped_at or "", "fix the cause above, then `tether loop` resumes at that step")
 
 
-def _f(value: Any, fmt: str = ".3f") -> str:
-    return "-" if value is None else format(float(value), fmt)
+def _f(value: float | None, fmt: str = ".3f") -> str:
+    return "-" if value is None else format(value, fmt)
 
 
-def _step(record: IterationRecord, step: str) -> dict[str, Any]:
+def _ran(record: IterationRecord, step: str) -> dict[str, Any] | None:
     value = record.results.get(step)
-    return dict(value) if isinstance(value, dict) and not value.get("skipped") else {}
+    return value if isinstance(value, dict) and not value.get("skipped") else None
 
 
 def summary_lines(iterations: Sequence[IterationRecord], report: Path, *, seconds: float) -> list[str]:
@@ -48,34 +51,36 @@ def summary_lines(iterations: Sequence[IterationRecord], report: Path, *, second
     if not iterations:
         return ["no iteration ran", "", "", "", f"report: {report} ({seconds / 60:.1f} min)"]
     last = iterations[-1]
-    collect, gate, rl = _step(last, "collect"), _step(last, "gate"), _step(last, "rl")
-    excluded = [str(r.get("name")) for r in collect.get("raters") or [] if r.get("excluded")]
-    probes = {p.get("name"): p for p in gate.get("probes") or []}
-    filler = _f((probes.get("filler") or {}).get("mean_delta"), "+.3f")
-    attempts = len(gate.get("attempts") or []) or (1 if gate else 0)
-    evals = _step(last, "evals")
-    golds = [_f(_step(i, "evals").get("gold_utility")) for i in iterations]
-    sft = next((e for i in iterations if (e := _step(i, "evals").get("sft_gold_utility")) is not None), None)
-    verdict = "passed" if gate.get("passed") else "FAILED"
+    collect = CollectResult.from_dict(_ran(last, "collect"))
+    gate = GateResult.from_dict(_ran(last, "gate"))
+    evals = [EvalsResult.from_dict(_ran(i, "evals")) for i in iterations]
+    excluded = [r.name for r in collect.raters if r.excluded]
+    filler = next((p.mean_delta for p in gate.probes if p.name == "filler"), None)
+    sft = next((e.sft_gold_utility for e in evals if e.sft_gold_utility is not None), None)
+    golds = " -> ".join(
+        f"iteration {i.number} {_f(e.gold_utility)}" for i, e in zip(iterations, evals, strict=True)
+    )
+    attempts = sum(max(1, len(GateResult.from_dict(_ran(i, "gate")).attempts)) for i in iterations)
+    verdict = "passed" if gate.passed else "FAILED"
     lines = [
-        f"raters: {len(collect.get('raters') or [])} raters, excluded {', '.join(excluded) or 'none'}; "
-        f"{collect.get('pairs', 0)} labeled pairs",
-        f"reward model: held-out accuracy {_f((gate.get('overall') or {}).get('accuracy'))}, gate "
-        f"{verdict} after {attempts} attempt(s); filler probe {filler}",
-        f"gold utility on the eval suites: SFT {_f(sft)} -> "
-        + " -> ".join(f"iteration {i.number} {g}" for i, g in zip(iterations, golds, strict=True)),
+        f"raters: {len(collect.raters)} raters, excluded {', '.join(excluded) or 'none'}; "
+        f"{collect.pairs} labeled pairs",
+        f"reward model: held-out accuracy {_f(gate.overall.value)}, gate {verdict} "
+        f"({attempts} gate attempt(s) in {len(iterations)} iteration(s)); "
+        f"filler probe {_f(filler, '+.3f')}",
+        f"gold utility on the eval suites: SFT {_f(sft)} -> {golds}",
     ]
-    alerts = sum(len(_step(i, "rl").get("alerts") or []) for i in iterations)
+    runs = [RLResult.from_dict(_ran(i, "rl")) for i in iterations]
     if last.status == "stopped":
         stopped_at = (last.results.get("loop") or {}).get("stopped_at")
         lines.append(f"stopped in iteration {last.number} at '{stopped_at}': {last.reason_stopped}")
         lines.append(f"report: {report}; next: {next_step(stopped_at)}")
         return lines
-    kl = (rl.get("final") or {}).get("objective/kl")
-    regressions = [d for d, v in (evals.get("vs_sft") or {}).items() if v.get("regression")]
+    rl = runs[-1]
     lines.append(
-        f"last RL run: KL {_f(kl, '.2f')} of {rl.get('kl_budget', '-')} nats; {alerts} alert(s) over "
-        f"{len(iterations)} iterations; eval regressions vs SFT: {', '.join(regressions) or 'none'}"
+        f"last RL run: KL {_f(rl.final.get('objective/kl'), '.2f')} of {_f(rl.kl_budget, 'g')} nats; "
+        f"{sum(len(r.alerts) for r in runs)} alert(s) over {len(iterations)} iterations; "
+        f"eval regressions vs SFT: {', '.join(evals[-1].regressions) or 'none'}"
     )
     lines.append(f"report: {report} (took {seconds / 60:.1f} min)")
     return lines

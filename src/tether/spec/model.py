@@ -194,7 +194,7 @@ class LoopPolicy(_Strict):
     max_gate_retries: int = Field(default=2, ge=0)
     """After a failed gate: targeted relabel, retrain and re-gate rounds before the iteration stops."""
     remediation_pairs: int = Field(default=400, ge=1)
-    """Comparison tasks in each targeted batch (split over the gate's failures)."""
+    """Comparison tasks per failed gate check in each targeted batch."""
 
 
 class Spec(_Strict):

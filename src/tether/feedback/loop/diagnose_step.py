@@ -6,8 +6,8 @@ iteration recorded; the next iteration's plan step steers part of its batch with
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
-from typing import TYPE_CHECKING
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from tether.feedback.diagnosis import propose_focus, summarize_iteration
 from tether.feedback.loop.machine import IterationContext, StepOutcome
@@ -73,10 +73,21 @@ def diagnose(ctx: IterationContext) -> StepOutcome:
         alerts=[asdict(a) for a in rl.alerts],
         findings_by_dimension=redteam.routed_by_dimension if redteam else {},
     )
-    figures = DiagnoseResult(summary="", focus=focus.to_dict(), redteam=redteam)
-    results = {**ctx.iteration.results, "redteam": figures.to_dict()["redteam"]}
-    text = summarize_iteration(ctx.number, results, focus)
+    stored = ctx.iteration.results
+    text = summarize_iteration(
+        ctx.number,
+        focus,
+        gate=gate if _ran(stored.get("gate")) else None,
+        rl=rl if _ran(stored.get("rl")) else None,
+        rl_skipped=bool(stored.get("rl")) and not _ran(stored.get("rl")),
+        evals=evals if _ran(stored.get("evals")) else None,
+    )
     ctx.say(text)
-    figures = replace(figures, summary=text)
+    figures = DiagnoseResult(summary=text, focus=focus.to_dict(), redteam=redteam)
     artifacts = {"redteam_search": redteam.artifact} if redteam and redteam.artifact else {}
     return StepOutcome(results=figures.to_dict(), artifacts=artifacts, focus=focus.to_dict(), diagnosis=text)
+
+
+def _ran(stored: Any) -> bool:
+    """A step that recorded figures (not one the loop skipped after a failed gate)."""
+    return isinstance(stored, dict) and bool(stored) and not stored.get("skipped")

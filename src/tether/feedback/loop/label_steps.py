@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from tether.project import Project
 
 HARD = ("hard", "adversarial", "edge")
+MIN_BATCH = 50
+"""The smallest batch the plan step shrinks to when the unused pool runs short (then it fails)."""
 
 
 def _sandbox(project: Project) -> bool:
@@ -80,11 +82,22 @@ def plan(ctx: IterationContext) -> StepOutcome:
                     focus_share=share,
                 )
         except TetherInputError as exc:
-            # A steered batch asks more of a few cells than an even one; the unused pool may not hold it.
-            if share <= 0 or "cannot meet the spec's quotas" not in str(exc):
+            if "cannot meet the spec's quotas" not in str(exc):
                 raise
-            share = round(share / 2, 3) if share > 0.05 else 0.0
-            ctx.say(f"the prompt pool cannot hold the whole focus; steering {share:.0%} of the batch instead")
+            if share > 0:
+                # A steered batch asks more of a few cells than an even one; the unused pool may not hold it.
+                share = round(share / 2, 3) if share > 0.05 else 0.0
+                ctx.say(
+                    f"the prompt pool cannot hold the whole focus; steering {share:.0%} of the batch instead"
+                )
+                continue
+            # Targeted batches and red-team routing draw on the same pool: plan what is left, and say so.
+            if n <= MIN_BATCH:
+                raise
+            n = max(MIN_BATCH, int(n * 0.8))
+            ctx.say(
+                f"the unused prompt pool cannot hold the spec's mix for the whole batch; planning {n} tasks"
+            )
     s = planned.summary
     ctx.say(
         f"batch {name}: {s.tasks} tasks, hard-case share {s.hard_share:.1%}, "

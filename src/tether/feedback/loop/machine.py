@@ -76,7 +76,7 @@ class LoopConfig:
     max_gate_retries: int | None = None
     """Targeted relabel-retrain-regate rounds after a failed gate (default: spec `loop.max_gate_retries`)."""
     remediation_pairs: int | None = None
-    """Comparison tasks in each targeted batch (default: spec `loop.remediation_pairs`)."""
+    """Targeted comparison tasks per failed gate check (default: spec `loop.remediation_pairs`)."""
     pool: str | None = None
     """Sandbox only: the simulated rater pool YAML (default: the built-in pool)."""
 

@@ -3,7 +3,8 @@
     targets = remediation_targets(verdict.checks, dimensions=spec.dimension_ids, probes=probe_names())
     plan = plan_remediation(project, targets, n=400, sampler=sampler, label="policy-...", seed=7)
 
-Each failed check of the gate becomes a target, and the batch's `n` tasks are split over them:
+Each failed check of the gate becomes a target with `n` tasks of its own (a probe's bias needs a few
+hundred counterfactual pairs to move against thousands of ordinary ones):
 
 - **a probe** (the reward model pays for an edit that should not pay): counterfactual pairs made
   from that probe's own edit, the current policy's response on a fresh pool prompt against the same
@@ -18,6 +19,12 @@ Each failed check of the gate becomes a target, and the batch's `n` tasks are sp
 Every task goes to the spec's `raters_per_overlap` raters, as red-team findings do: these are
 the cases where one rater's taste costs the most. Planning never writes half a batch: prompts,
 responses and tasks are written in one transaction, or nothing is.
+
+Relabeling removes a bias only where the raters do not share it. `edit_preference` measures, on
+the counterfactual pairs already labeled, how often the majority chose the edited response; when
+its 95% interval lies above one half, the raters themselves prefer the edit, more of their labels
+would teach the bias again, and the probe is not replanned: the remedy is the raters' guidelines
+and calibration (or the spec's bar), which the gate's stop reason then says.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from tether.store import list_prompts
 from tether.store.tasks import NewTask, add_responses, add_tasks, create_batch, used_prompt_ids
 
 if TYPE_CHECKING:
+    from tether.labeling.export import PreferenceRow
     from tether.project import Project
     from tether.reward.gate import GateCheck
     from tether.store.prompts import PromptRecord
@@ -118,16 +126,6 @@ def weakest(dimensions: Sequence[str], accuracy: Mapping[str, float | None], *, 
     return sorted(dimensions, key=lambda d: (accuracy.get(d) is not None, accuracy.get(d) or 0.0, d))[:keep]
 
 
-def split_budget(n: int, k: int) -> list[int]:
-    """`n` tasks over `k` targets, as evenly as possible, the first ones taking the remainder.
-
-    >>> split_budget(10, 3)
-    [4, 3, 3]
-    """
-    base, extra = divmod(n, k)
-    return [base + (1 if i < extra else 0) for i in range(k)]
-
-
 @dataclass(frozen=True)
 class _Pair:
     prompt: PromptRecord
@@ -137,6 +135,69 @@ class _Pair:
     source_b: str
     origin: str
     meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EditPreference:
+    """How often the labeled counterfactual pairs of one probe went to the edited response."""
+
+    probe: str
+    pairs: int
+    """Counterfactual pairs in the export (ties and unresolved tasks are not exported)."""
+    edited_chosen: int
+    low: float | None = None
+    """Lower end of the Wilson 95% interval of the share; None when there are no pairs."""
+    high: float | None = None
+
+    @property
+    def share(self) -> float | None:
+        return self.edited_chosen / self.pairs if self.pairs else None
+
+    @property
+    def raters_prefer_edit(self) -> bool:
+        """The raters favor the edit beyond chance: relabeling by them cannot remove the bias."""
+        return self.low is not None and self.low > 0.5
+
+    def describe(self) -> str:
+        if not self.pairs:
+            return f"no labeled {self.probe} counterfactual pairs yet"
+        return (
+            f"raters chose the {self.probe}-edited response in {self.edited_chosen} of {self.pairs} "
+            f"counterfactual pairs ({self.share:.0%}, 95% CI {self.low:.0%}-{self.high:.0%})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"probe": self.probe, "pairs": self.pairs, "edited_chosen": self.edited_chosen,
+                "share": self.share, "low": self.low, "high": self.high}  # fmt: skip
+
+
+def wilson_interval(k: int, n: int) -> tuple[float, float]:
+    """The Wilson score 95% interval of a share k/n (scipy's; it stays inside [0, 1] at small n).
+
+    >>> [round(x, 3) for x in wilson_interval(117, 167)]
+    [0.627, 0.765]
+    """
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def edit_preference(project: Project, rows: Sequence[PreferenceRow], *, probe: str) -> EditPreference:
+    """Of the exported rows of `probe`'s counterfactual tasks, how many chose the edited response."""
+    from tether.store.tasks import task_view
+
+    origin = PROBE_ORIGIN.format(name=probe)
+    mine = [r for r in rows if r.origin == origin]
+    chosen_edited = 0
+    with project.store.session() as session:
+        for row in mine:
+            view = task_view(session, task_id=row.task_id)
+            edited = view.response_a if view.meta.get("edited_side") == "a" else view.response_b
+            chosen_edited += row.chosen == edited
+    if not mine:
+        return EditPreference(probe, 0, 0)
+    return EditPreference(probe, len(mine), chosen_edited, *wilson_interval(chosen_edited, len(mine)))
 
 
 def fresh_prompts(project: Project, *, seed: int) -> list[PromptRecord]:
@@ -253,7 +314,7 @@ def plan_remediation(
     edits: Mapping[str, Edit],
     guard: Guard | None = None,
 ) -> RemediationPlan:
-    """Plan `n` tasks split over `targets` on fresh pool prompts and write them as one batch.
+    """Plan `n` tasks for each of `targets` on fresh pool prompts and write them as one batch.
 
     `edits` maps each probe's name to its edit; `sample` gives one policy response per prompt and
     `sample_two` two (for a dimension's hard pairs), `labels` name their sources."""
@@ -261,7 +322,8 @@ def plan_remediation(
     pairs: list[_Pair] = []
     by_target: dict[str, int] = {}
     skipped: list[str] = []
-    for target, budget in zip(targets, split_budget(n, len(targets)) if targets else [], strict=True):
+    for target in targets:
+        budget = n
         if target.kind == "probe":
             got = counterfactual_pairs(
                 prompts,

@@ -275,6 +275,27 @@ class RemediationFigures:
 
 
 @dataclass(frozen=True)
+class EditPreferenceFigures:
+    """How often raters chose a probe's edited response on its labeled counterfactual pairs."""
+
+    probe: str
+    pairs: int = 0
+    edited_chosen: int = 0
+    low: float | None = None
+    high: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EditPreferenceFigures:
+        return cls(
+            str(d.get("probe", "?")),
+            count(d.get("pairs")),
+            count(d.get("edited_chosen")),
+            num(d.get("low")),
+            num(d.get("high")),
+        )
+
+
+@dataclass(frozen=True)
 class GateAttempt:
     """One evaluation of the gate in an iteration, and what the loop did next."""
 
@@ -294,6 +315,8 @@ class GateAttempt:
     """pass (on to RL), remediate (a targeted batch was planned; relabel, retrain, re-gate) or stop."""
     remediation: RemediationFigures | None = None
     stop_reason: str | None = None
+    edit_preferences: tuple[EditPreferenceFigures, ...] = ()
+    """Probes whose counterfactual labels show the raters preferring the edit (not replanned)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = _plain(asdict(self))
@@ -318,6 +341,9 @@ class GateAttempt:
             action=str(d.get("action") or ""),
             remediation=RemediationFigures.from_dict(plan) if isinstance(plan, dict) else None,
             stop_reason=text(d.get("stop_reason")),
+            edit_preferences=tuple(
+                EditPreferenceFigures.from_dict(e) for e in records(d.get("edit_preferences"))
+            ),
         )
 
 

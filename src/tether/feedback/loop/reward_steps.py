@@ -15,6 +15,7 @@ from tether.errors import TetherInputError
 from tether.feedback.loop.machine import IterationContext, StepOutcome
 from tether.feedback.loop.results import (
     CollectResult,
+    EditPreferenceFigures,
     Estimate,
     GateAttempt,
     GateResult,
@@ -27,7 +28,8 @@ from tether.feedback.loop.results import (
 from tether.store import get_artifact, latest_artifact
 
 if TYPE_CHECKING:
-    from tether.feedback.loop.remediation import RemediationPlan
+    from tether.feedback.loop.remediation import EditPreference, RemediationPlan, Target
+    from tether.labeling.export import PreferenceRow
     from tether.project import Project
     from tether.reward.gate_run import RMEvalResult
 
@@ -103,23 +105,43 @@ def gate(ctx: IterationContext) -> StepOutcome:
     retries = ctx.cfg.max_gate_retries
     allowed = project.spec.loop.max_gate_retries if retries is None else retries
     reason = f"the reward model failed its gate: {'; '.join(figures.failures)}"
-    if attempt.retry < allowed:
-        plan = _remediate(ctx, result, number)
-        if plan.batch_id is not None:
-            ctx.say(
-                f"gate attempt {number} failed; targeted batch {plan.batch}: {plan.tasks} tasks "
-                f"({', '.join(f'{k} {v}' for k, v in plan.by_target.items())}); relabel, retrain, re-gate"
-            )
-            done = replace(
-                attempt, action="remediate", remediation=RemediationFigures.from_dict(plan.to_dict())
-            )
-            outcome = _outcome(figures, attempts, done, artifacts)
-            return StepOutcome(outcome.results, outcome.artifacts, rewind_to="collect")
-        reason += f"; no targeted batch could be planned ({'; '.join(plan.skipped) or 'no target'})"
-    elif allowed:
-        reason += f" (after {allowed} targeted relabeling round(s))"
-    done = replace(attempt, action="stop", stop_reason=reason)
+    if attempt.retry >= allowed:
+        after = f" (after {allowed} targeted relabeling round(s))" if allowed else ""
+        return _stop(figures, attempts, attempt, artifacts, reason + after)
+    targets = _targets(ctx, result)
+    held = _rater_held(ctx, targets)
+    if held:
+        figures_held = tuple(EditPreferenceFigures.from_dict(p.to_dict()) for p in held)
+        why = "".join(
+            f"; {p.describe()}: the raters share the bias, so more of their labels would teach it again: "
+            f"recalibrate them on {p.probe} edits (counterfactual anchors) or revisit the bar"
+            for p in held
+        )
+        return _stop(
+            figures, attempts, replace(attempt, edit_preferences=figures_held), artifacts, reason + why
+        )
+    plan = _plan(ctx, targets, number)
+    if plan.batch_id is None:
+        why = f"; no targeted batch could be planned ({'; '.join(plan.skipped) or 'no target'})"
+        return _stop(figures, attempts, attempt, artifacts, reason + why)
+    ctx.say(
+        f"gate attempt {number} failed; targeted batch {plan.batch}: {plan.tasks} tasks "
+        f"({', '.join(f'{k} {v}' for k, v in plan.by_target.items())}); relabel, retrain, re-gate"
+    )
+    done = replace(attempt, action="remediate", remediation=RemediationFigures.from_dict(plan.to_dict()))
     outcome = _outcome(figures, attempts, done, artifacts)
+    return StepOutcome(outcome.results, outcome.artifacts, rewind_to="collect")
+
+
+def _stop(
+    figures: GateResult,
+    attempts: Sequence[GateAttempt],
+    attempt: GateAttempt,
+    artifacts: dict[str, str],
+    reason: str,
+) -> StepOutcome:
+    """The gate's last word in this round: stop before RL, go on to the diagnosis."""
+    outcome = _outcome(figures, attempts, replace(attempt, action="stop", stop_reason=reason), artifacts)
     return StepOutcome(outcome.results, outcome.artifacts, stop=reason, skip_to="diagnose")
 
 
@@ -143,22 +165,43 @@ def _outcome(
     return StepOutcome(results=results, artifacts=artifacts)
 
 
-def _remediate(ctx: IterationContext, result: RMEvalResult, attempt: int) -> RemediationPlan:
-    """Plan the targeted batch for a failed gate: probe counterfactuals and weak dimensions' hard strata."""
-    from tether.feedback.loop.label_steps import policy_sampler
-    from tether.feedback.loop.remediation import plan_remediation, remediation_targets
+def _targets(ctx: IterationContext, result: RMEvalResult) -> list[Target]:
+    """What the failed checks ask to be labeled (see `remediation.remediation_targets`)."""
+    from tether.feedback.loop.remediation import remediation_targets
     from tether.reward.probes import make_probe, probe_names
 
-    project = ctx.project
     assert result.verdict is not None
     accuracy = {d: a.accuracy for d, a in result.report.by_dimension.items()}
     editable = [n for n in probe_names() if not make_probe(n).order_only]
-    targets = remediation_targets(
-        result.verdict.checks, dimensions=project.spec.dimension_ids, probes=editable, accuracy=accuracy
-    )
+    dims = ctx.project.spec.dimension_ids
+    return remediation_targets(result.verdict.checks, dimensions=dims, probes=editable, accuracy=accuracy)
+
+
+def _rater_held(ctx: IterationContext, targets: Sequence[Target]) -> list[EditPreference]:
+    """Failing probes whose labeled counterfactual pairs show the raters preferring the edit.
+
+    Relabeling by the same raters would teach such a bias again, so the gate stops instead of
+    planning (the first round of a probe has no counterfactual labels yet and always plans)."""
+    from tether.feedback.loop.remediation import edit_preference
+
+    rows = _export_rows(ctx)
+    preferences = [edit_preference(ctx.project, rows, probe=t.name) for t in targets if t.kind == "probe"]
+    for p in preferences:
+        if p.pairs:
+            ctx.say(p.describe() + ("; the raters share this bias" if p.raters_prefer_edit else ""))
+    return [p for p in preferences if p.raters_prefer_edit]
+
+
+def _plan(ctx: IterationContext, targets: Sequence[Target], attempt: int) -> RemediationPlan:
+    """The targeted batch: probe counterfactuals and weak dimensions' hard strata, on fresh prompts."""
+    from tether.feedback.loop.label_steps import policy_sampler
+    from tether.feedback.loop.remediation import plan_remediation
+    from tether.reward.probes import make_probe
+
+    project = ctx.project
     sampler = policy_sampler(ctx, seed=ctx.seed + 100 * attempt)
     n = ctx.cfg.remediation_pairs or project.spec.loop.remediation_pairs
-    with ctx.hooks.status(f"planning a targeted batch of {n} tasks"):
+    with ctx.hooks.status(f"planning a targeted batch of {n} tasks per failed check"):
         return plan_remediation(
             project,
             targets,
@@ -171,6 +214,19 @@ def _remediate(ctx: IterationContext, result: RMEvalResult, attempt: int) -> Rem
             edits={t.name: make_probe(t.name).edit for t in targets if t.kind == "probe"},
             guard=_sandbox_guard(project),
         )
+
+
+def _export_rows(ctx: IterationContext) -> list[PreferenceRow]:
+    """Every row (train and held-out) of the export this attempt's reward model was trained on."""
+    from tether.labeling.export_files import load_rows
+
+    export_id = CollectResult.from_dict(ctx.result("collect")).export
+    with ctx.project.store.session() as session:
+        record = get_artifact(session, artifact_id=str(export_id))
+    if record is None:
+        return []
+    path = ctx.project.resolve(record.path)
+    return [*load_rows(path, "train"), *load_rows(path, "test")]
 
 
 def _sandbox_guard(project: Project) -> Callable[[str, str, str], bool] | None:
