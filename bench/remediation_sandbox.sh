@@ -4,7 +4,9 @@
 #     bench/remediation_sandbox.sh /tmp/remediation         # about 6 minutes on 2 cores
 #     POOL=bench/pools/unbiased.yaml SEED=3 bench/remediation_sandbox.sh /tmp/r   # any pool, any seed
 #
-# (1) a sandbox project and its world; (2) one loop iteration whose collect step labels with POOL
+# (1) a sandbox project and its world, its spec deciding probes strictly (`reward_model.gate_policy:
+# strict`: a bias whose 95% interval reaches the bar fails; the demo keeps the default `interval`);
+# (2) one loop iteration whose collect step labels with POOL
 # (default bench/pools/confident.yaml: a third of the raters take confident phrasing for
 # competence); (3) every gate attempt of that iteration: the probes' mean reward deltas with their
 # 95% intervals, the failures, the targeted batch planned, and the raters' edit preference on the
@@ -21,6 +23,15 @@ PY="$BIN/python"
 rm -rf "$DIR" && mkdir -p "$(dirname "$DIR")"
 "$T" init "$DIR" --template sandbox >/dev/null || exit 1
 cd "$DIR" || exit 1
+"$PY" - <<'PY'
+from pathlib import Path
+
+import yaml
+
+spec = yaml.safe_load(Path("spec.yaml").read_text(encoding="utf-8"))
+spec["reward_model"]["gate_policy"] = "strict"
+Path("spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+PY
 "$T" sandbox build --seed "$SEED" | tail -n 1
 "$T" eval init-suites --per-dimension 60 | tail -n 1
 "$T" loop --iterations 1 --first-pairs 6400 --rl-steps 30 --redteam-prompts 0 --pool "$POOL" --seed "$SEED"
