@@ -34,38 +34,4 @@ for t in $THREADS; do
     wait
 done
 
-"$BIN/python" - "$DIR" <<'PY' | tee "$DIR/table.md"
-import sys
-from pathlib import Path
-
-from tether.feedback.loop.results import CollectResult, GateResult
-from tether.feedback.loop.results_policy import EvalsResult, RLResult
-from tether.project import Project
-from tether.store.iterations import list_iterations
-
-root = Path(sys.argv[1])
-print("| seed | threads | exit | wall | pairs | gate attempts | gold SFT -> it1 -> it2 | alerts |")
-print("|---|---|---|---|---|---|---|---|")
-for status in sorted(root.glob("s*-t*.status")):
-    name = status.stem
-    code, wall = status.read_text().split()
-    seed, threads = name[1:].split("-t")
-    try:
-        project = Project.open(root / name)
-        with project.store.session() as session:
-            its = list_iterations(session, project_id=project.project_id)
-    except Exception as exc:  # a demo that failed before its project existed
-        print(f"| {seed} | {threads} | {code} | {int(wall) / 60:.1f} min | - | - | - | ({exc}) |")
-        continue
-    def step(it, name):
-        value = it.results.get(name)
-        return value if isinstance(value, dict) and not value.get("skipped") else None
-    pairs = CollectResult.from_dict(step(its[-1], "collect")).pairs if its else 0
-    attempts = "+".join(str(len(GateResult.from_dict(step(i, "gate")).attempts)) for i in its)
-    evals = [EvalsResult.from_dict(step(i, "evals")) for i in its]
-    sft = next((e.sft_gold_utility for e in evals if e.sft_gold_utility is not None), None)
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"
-    gold = " -> ".join([fmt(sft), *(fmt(e.gold_utility) for e in evals)])
-    alerts = sum(len(RLResult.from_dict(step(i, "rl")).alerts) for i in its)
-    print(f"| {seed} | {threads} | {code} | {int(wall) / 60:.1f} min | {pairs} | {attempts} | {gold} | {alerts} |")
-PY
+"$BIN/python" "$HERE/demo_table.py" "$DIR" | tee "$DIR/table.md"

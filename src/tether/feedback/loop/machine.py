@@ -7,8 +7,9 @@ One iteration runs the steps of `STEPS` in order; each finished step is recorded
 (`tether.store.iterations`) with its artifacts and figures before the next begins, so a loop killed
 anywhere resumes at the first unfinished step (an RL run killed mid-way resumes from its last
 checkpoint, which is exact: see `tether.rl`). The iteration stops, says why and waits for the user
-when its reward model fails the gate or its RL run raises a critical alert; in a project with real
-raters, the "collect" step also ends the command while labeling slots are still open.
+when its reward model still fails the gate after its retries, or its RL run raises a critical
+alert; in a project with real raters, the "collect" step also ends the command while labeling slots
+are still open (a targeted batch after a failed gate waits for people the same way).
 
 A failed gate does not stop the iteration at once: the gate step plans a targeted labeling batch
 from what failed and answers `rewind_to="collect"`, so the labels are collected, the reward model
