@@ -30,7 +30,7 @@ def test_collect_reads_a_completed_and_a_stopped_iteration(loop_project: LoopPro
     assert not isinstance(first.label, NotRun)
     assert [r.name for r in first.label.excluded] == [f"mallory{PAYLOAD}"]
     assert not isinstance(first.gate, NotRun) and first.gate.passed is True
-    assert first.gate.thresholds.by_dimension["safety"] == 0.70  # from the sandbox spec
+    assert first.gate.thresholds.by_dimension["safety"] == 0.65  # from the sandbox spec
 
     assert second.rl == NotRun(f"skipped: {STOP_REASON}") and second.evals == NotRun(
         f"skipped: {STOP_REASON}"
