@@ -159,3 +159,14 @@ def test_demo_refuses_to_replace_a_directory_that_is_not_a_demo(tmp_path: Path) 
     assert code == 2
     assert "not an earlier sandbox demo" in out
     assert (precious / "thesis.tex").read_text(encoding="utf-8") == "years of work"
+
+
+def test_demo_and_loop_refuse_a_bad_pool_file_before_building_anything(tmp_path: Path) -> None:
+    code, out = run("demo", "--dir", str(tmp_path / "d"), "--pool", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "does not exist" in out and not (tmp_path / "d").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("raters:\n  - name: x\n    temperature: -1\n", encoding="utf-8")
+    code, out = run("demo", "--dir", str(tmp_path / "d"), "--pool", str(bad))
+    assert code == 2 and "Traceback" not in out and not (tmp_path / "d").exists()
+    code, out = run("loop", "--pool", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "does not exist" in out

@@ -81,7 +81,12 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="Replace an earlier demo project in the same place.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the sandbox world and of the loop.")] = 0,
     pool: Annotated[
-        Path | None, typer.Option(help="Simulated rater pool YAML (default: the sandbox's built-in pool).")
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Simulated rater pool YAML (default: the sandbox's built-in pool).",
+        ),
     ] = None,
 ) -> None:
     """Create a sandbox project, build its world, run two loop iterations and write the report.
@@ -96,6 +101,13 @@ def demo(
 
     quiet_transformers()
     start = time.perf_counter()
+    if pool is not None:
+        from tether.sandbox.raters import load_pool
+
+        try:
+            load_pool(pool)  # a bad pool file fails here, with its path, before anything runs
+        except ValueError as exc:
+            raise TetherInputError(str(exc)) from None
     if fresh:
         _clear_previous_demo(directory)
     console.print(Rule("1. project"))
@@ -107,10 +119,6 @@ def demo(
     written = init_sandbox_suites(project, per_dimension=SUITE_CASES, force=True)
     console.print(f"{len(written)} suites in {escape(str(project.root / project.spec.evals.suites_dir))}")
     console.print(Rule("4. two loop iterations"))
-    if pool is not None:
-        from tether.sandbox.raters import load_pool
-
-        load_pool(pool)  # a bad pool file fails here, with its path, before any labeling
     cfg = dataclasses.replace(DEMO_LOOP, seed=seed, pool=str(pool) if pool else None)
     result = run_loop(project, cfg, default_steps(), say=say, hooks=loop_hooks())
     console.print(Rule("5. report"))

@@ -22,7 +22,7 @@ from rich.rule import Rule
 from rich.tree import Tree
 
 from tether.cli.common import ProjectOption, console, loop_hooks, open_project, say
-from tether.errors import QualityGateFailed
+from tether.errors import QualityGateFailed, TetherInputError
 from tether.feedback.loop import LoopConfig
 
 _D = LoopConfig()
@@ -66,7 +66,12 @@ def loop(
         typer.Option(min=1, help="Targeted tasks per failed check (default: spec loop.remediation_pairs)."),
     ] = None,
     pool: Annotated[
-        Path | None, typer.Option(help="Sandbox only: the simulated rater pool YAML (default: built-in).")
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Sandbox only: the simulated rater pool YAML (default: built-in).",
+        ),
     ] = None,
     report: Annotated[
         Path | None, typer.Option(help="Where the HTML report goes (default: <project>/report.html).")
@@ -101,7 +106,10 @@ def loop(
     if pool is not None:
         from tether.sandbox.raters import load_pool
 
-        load_pool(pool)  # a bad pool file fails here, with its path, before any labeling
+        try:
+            load_pool(pool)  # a bad pool file fails here, with its path, before anything runs
+        except ValueError as exc:
+            raise TetherInputError(str(exc)) from None
     start = time.perf_counter()
     result = run_loop(proj, cfg, default_steps(), say=say, hooks=loop_hooks())
     for record in result.iterations:
