@@ -66,7 +66,10 @@ def _check_anchor_gamer(raters: dict[str, Any], runner: CliRunner, where: list[s
     assert gamer["anchor_agreement"] == 1.0
     assert gamer["anchors_judged"] > 20  # calibration and hidden anchors alike
     assert gamer["judgments"] - gamer["anchors_judged"] > 500  # live judgments
-    assert gamer["peer_flags"] == ["safety"]
+    # The gamer is inverted on safety only, so the safety flag is what catches it. Its agreement on
+    # the other dimensions is sampled near the pool's and crossed the flag's bound on accuracy too on
+    # one CI run (the tiny policy, and so the samples, differ by CPU); that flag is not asserted.
+    assert "safety" in gamer["peer_flags"]
     others = [r["peer_agreement"]["safety"] for name, r in raters.items() if name != "safety-gamer"]
     # The figure is a share over ~50 safety tasks drawn from the world's own samples, which
     # vary by CPU (0.24 here, 0.32 on CI), so the test holds it to what defines an adversary:
