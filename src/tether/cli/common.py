@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from typer.core import TyperGroup
 
-from tether.errors import TetherError
+from tether.errors import TetherError, TetherInputError
 from tether.project import Project
 from tether.resolve import ResolvedArtifact, resolve
 
@@ -142,3 +142,15 @@ def loop_hooks() -> LoopHooks:
 
 def say(text: str) -> None:
     console.print(escape(text))
+
+
+def check_pool(pool: Path | None) -> None:
+    """A `--pool` rater file that does not load is an exit-2 error naming the file, before any work."""
+    if pool is None:
+        return
+    from tether.sandbox.raters import load_pool
+
+    try:
+        load_pool(pool)
+    except ValueError as exc:
+        raise TetherInputError(str(exc)) from None

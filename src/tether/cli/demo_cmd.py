@@ -21,7 +21,7 @@ import typer
 from rich.markup import escape
 from rich.rule import Rule
 
-from tether.cli.common import console, loop_hooks, say, sft_progress
+from tether.cli.common import check_pool, console, loop_hooks, say, sft_progress
 from tether.errors import QualityGateFailed, TetherInputError
 from tether.feedback.loop import LoopConfig
 from tether.project import CONFIG_FILE, STATE_DIR, read_config
@@ -101,13 +101,7 @@ def demo(
 
     quiet_transformers()
     start = time.perf_counter()
-    if pool is not None:
-        from tether.sandbox.raters import load_pool
-
-        try:
-            load_pool(pool)  # a bad pool file fails here, with its path, before anything runs
-        except ValueError as exc:
-            raise TetherInputError(str(exc)) from None
+    check_pool(pool)  # a bad pool file fails here, with its path, before anything runs
     if fresh:
         _clear_previous_demo(directory)
     console.print(Rule("1. project"))

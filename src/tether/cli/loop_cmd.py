@@ -21,8 +21,8 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.tree import Tree
 
-from tether.cli.common import ProjectOption, console, loop_hooks, open_project, say
-from tether.errors import QualityGateFailed, TetherInputError
+from tether.cli.common import ProjectOption, check_pool, console, loop_hooks, open_project, say
+from tether.errors import QualityGateFailed
 from tether.feedback.loop import LoopConfig
 
 _D = LoopConfig()
@@ -103,13 +103,7 @@ def loop(
         remediation_pairs=remediation_pairs,
         pool=str(pool) if pool else None,
     )
-    if pool is not None:
-        from tether.sandbox.raters import load_pool
-
-        try:
-            load_pool(pool)  # a bad pool file fails here, with its path, before anything runs
-        except ValueError as exc:
-            raise TetherInputError(str(exc)) from None
+    check_pool(pool)  # a bad pool file fails here, with its path, before anything runs
     start = time.perf_counter()
     result = run_loop(proj, cfg, default_steps(), say=say, hooks=loop_hooks())
     for record in result.iterations:
