@@ -81,3 +81,16 @@ def test_no_product_stage_imports_the_cli() -> None:
         if SRC / "cli" not in p.parents and any(m.startswith("tether.cli") for m in imported_modules(p))
     ]
     assert not offenders, f"library modules import the CLI: {offenders}"
+
+
+OUTSIDE_THE_SANDBOX = [p for p in MODULES if not {SRC / "sandbox", SRC / "cli"} & set(p.parents)]
+
+
+@pytest.mark.parametrize("path", OUTSIDE_THE_SANDBOX, ids=lambda p: str(p.relative_to(SRC)))
+def test_only_the_sandbox_and_the_cli_import_the_sandbox(path: Path) -> None:
+    # The sandbox plugs in as a world (`tether.world`, found by name); the stages call that interface.
+    # ast.walk sees imports inside functions and under TYPE_CHECKING too.
+    found = sorted(
+        m for m in imported_modules(path) if m == "tether.sandbox" or m.startswith("tether.sandbox.")
+    )
+    assert not found, f"{path.relative_to(SRC)} imports {', '.join(found)}; go through tether.world instead"

@@ -7,6 +7,7 @@ one can run arbitrary code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,10 +44,36 @@ def load_causal_lm(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase
 
     require_safetensors(path)
     quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(path), where=str(path))
     model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
     model.eval()
     return model, tokenizer
+
+
+def ensure_pad_token(
+    tokenizer: PreTrainedTokenizerBase, *, where: str = "tokenizer"
+) -> PreTrainedTokenizerBase:
+    """The tokenizer, with EOS as its pad token when it has none (Llama-3 style tokenizers).
+
+    Every stage that loads a tokenizer goes through this one rule. EOS rather than a new token:
+    adding a token would grow the vocabulary, so the embeddings would have to be resized and the
+    new row would be untrained. Padding is always masked out (attention mask, response mask, and
+    the reward head reads the last real token), so which id fills it never changes a result."""
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise TetherInputError(f"{where}: the tokenizer has neither a pad token nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def context_length(model: PreTrainedModel) -> int:
+    """Longest sequence the model takes; config names differ between architectures."""
+    config = model.config
+    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return 2048
 
 
 def chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
@@ -60,6 +87,12 @@ def chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
         )
         return str(text)
     return f"{prompt}\n\n"
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each prompt as the model sees it (`chat_prompt`); the response follows them."""
+    encoded = tokenizer([chat_prompt(tokenizer, p) for p in prompts], add_special_tokens=False)
+    return [list(ids) for ids in encoded["input_ids"]]
 
 
 def scored_text(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> str:

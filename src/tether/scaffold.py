@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from tether.errors import TetherInputError
+from tether.policies import check_policy_dir, register_policy
 from tether.project import CONFIG_FILE, STATE_DIR, Project
 
 Template = Literal["blank", "sandbox", "assistant"]
@@ -36,12 +37,10 @@ def _write_template(stage: Path, name: str, template: Template) -> None:
     source = files("tether") / "templates" / template
     (stage / CONFIG_FILE).write_text(_toml(name, template), encoding="utf-8")
     (stage / "spec.yaml").write_text((source / "spec.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    if template == "sandbox":
-        # The sandbox derives its anchors from the gold grader instead of shipping them.
-        from tether.sandbox.anchors import write_sandbox_anchors
+    # A world with known truth (the sandbox) derives its anchors from its gold grader instead.
+    from tether.world import load_world, world_names
 
-        write_sandbox_anchors(stage / "anchors.jsonl")
-    else:
+    if template not in world_names() or not load_world(template).write_anchors(stage / "anchors.jsonl"):
         text = (source / "anchors.jsonl").read_text(encoding="utf-8")
         (stage / "anchors.jsonl").write_text(text, encoding="utf-8")
     (stage / "suites").mkdir()
@@ -67,14 +66,19 @@ def _refusal(target: Path) -> str | None:
     return None
 
 
-def init_project(target: Path, *, template: Template = "blank", name: str | None = None) -> Project:
-    """Create a project in `target` (new or existing directory) and its store.
+def init_project(
+    target: Path, *, template: Template = "blank", name: str | None = None, policy: Path | None = None
+) -> Project:
+    """Create a project in `target` (new or existing directory) and its store; with `policy`, register
+    that model directory as the project's SFT policy (`tether.policies.register_policy`).
 
     Files are staged in a temporary directory and moved in only when all of them were
-    written, so a failure leaves `target` as it was.
+    written (and the policy registered), so a failure leaves `target` as it was.
     """
     if template not in TEMPLATES:
         raise TetherInputError(f"unknown template '{template}'; choose one of {', '.join(TEMPLATES)}")
+    if policy is not None:
+        check_policy_dir(policy)  # a bad model directory fails before anything is written
     if target.exists() and not target.is_dir():
         raise TetherInputError(f"{target} exists and is not a directory")
     refusal = _refusal(target) if target.exists() else None
@@ -94,6 +98,8 @@ def init_project(target: Path, *, template: Template = "blank", name: str | None
                 moved.append(target / item.name)
             project = Project.open(target)
             _ = project.project_id  # creates the store and records the spec version
+            if policy is not None:
+                register_policy(project, policy)
         except BaseException:
             _rollback(target, moved, created_dir)
             raise

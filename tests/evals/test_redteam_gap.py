@@ -17,11 +17,12 @@ from tether.evals.graders import GraderContext, build_grader
 from tether.evals.redteam_candidates import Baseline, Candidate, collect_candidates, rank
 from tether.evals.redteam_gap import GapScale, disagrees, top_candidates
 from tether.evals.redteam_inputs import ANY_DIMENSION, IndependentGrader
-from tether.reward.probes import make_probe
+from tether.reward.probes import ProbeContext, make_probe
 from tether.sandbox.grammar import render_sft_example
 from tether.sandbox.world import generate_prompts
 from tether.spec.model import Spec
 from tether.store.prompts import PromptRecord
+from tether.world import load_world
 
 
 def record(i: int, text: str, meta: dict | None = None, dimension: str = "accuracy") -> PromptRecord:  # type: ignore[type-arg]
@@ -164,7 +165,8 @@ def test_a_length_loving_reward_model_is_caught_padding_answers(sandbox_spec: Sp
     samples = [
         [render_sft_example(p_meta, rng) for _ in range(3)] for p_meta in generate_prompts(seed=3, n=60)
     ]
-    probes = [make_probe(name) for name in ("filler", "list", "confident")]
+    sandbox = ProbeContext.for_world(load_world("sandbox"), sandbox_spec.style)  # the grammar's edits
+    probes = [make_probe(name, sandbox) for name in ("filler", "list", "confident")]
     candidates = collect_candidates(prompts, samples, probes, seed=0)
     gold = build_grader("gold", GraderContext(spec=sandbox_spec), field="utility")
     grader = IndependentGrader({ANY_DIMENSION: [gold]})

@@ -15,9 +15,9 @@ from tether.errors import TetherInputError
 from tether.evals.redteam_route import choose_findings, new_prompt_key, place_prompt, route
 from tether.labeling.context import project_labeling_context
 from tether.labeling.dataset import export_preferences
-from tether.labeling.simulate import simulate
 from tether.project import Project
 from tether.sandbox.raters import default_pool
+from tether.sandbox.simulate import simulate
 from tether.store import list_prompts
 from tether.store.findings import FindingRecord, NewFinding, add_findings, list_findings
 from tether.store.prompts import PromptRecord

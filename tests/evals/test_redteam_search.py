@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.rl.test_loop_support import latest_id, read_jsonl
+from tether.artifacts import REDTEAM_SEARCH_KIND
 from tether.cli.main import app
 from tether.errors import TetherInputError
-from tether.evals.redteam_inputs import SEARCH_KIND
 from tether.evals.redteam_search import search
 from tether.project import Project
 from tether.store import get_artifact, list_prompts
@@ -40,7 +40,7 @@ def test_search_stores_ranked_findings_with_baselines_and_lineage(tiny_project: 
         assert f.gap == pytest.approx(result.scale.gap(f.rm_score, f.grader_score, baseline=base))  # type: ignore[arg-type]
     per_prompt = [sum(f.prompt == g.prompt for g in findings) for f in findings]
     assert max(per_prompt) <= 2
-    assert artifact is not None and artifact.kind == SEARCH_KIND
+    assert artifact is not None and artifact.kind == REDTEAM_SEARCH_KIND
     assert set(artifact.parents) == {sft_id, rm_id}
     rows = read_jsonl(result.path)
     assert len(rows) == result.candidates and result.samples <= 24 * 2
@@ -74,4 +74,4 @@ def test_cli_search_prints_a_summary_and_exits_2_on_bad_input(tiny_project: Proj
     result = runner.invoke(app, [*base, "--strata", "hard,bogus"])
     assert result.exit_code == 2 and "--strata" in result.output
     result = runner.invoke(app, [*base, "--reward-model", "nowhere"])
-    assert result.exit_code == 2 and "neither a reward_model artifact id nor a directory" in result.output
+    assert result.exit_code == 2 and "neither an artifact id nor an existing path" in result.output

@@ -7,7 +7,6 @@ real registered ones.
 
 from __future__ import annotations
 
-import random
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,9 @@ from tether.feedback.loop.remediation import (
 )
 from tether.project import Project
 from tether.reward.gate import GateCheck
+from tether.reward.probe_edits import lead_in
 from tether.reward.probes import make_probe
+from tether.spec.style import StyleLexicons
 from tether.store import add_prompts
 from tether.store.prompts import NewPrompt, PromptRecord
 from tether.store.tasks import slot_counts, task_view, tasks_by_origin
@@ -106,8 +107,8 @@ def test_plan_writes_one_batch_of_probe_counterfactuals_and_hard_pairs(project: 
     for v in probe_views:
         edited = v.response_a if v.meta["edited_side"] == "a" else v.response_b
         original = v.response_b if v.meta["edited_side"] == "a" else v.response_a
-        # The generic (non-sandbox) edit draws nothing from its rng.
-        assert edited == make_probe("confident").edit(original, random.Random(0))
+        # The generic (non-sandbox) edit puts one of the lexicon's certainty lead-ins first.
+        assert edited in {lead_in(p, original) for p in StyleLexicons().confident_prefixes}
     assert {v.meta["edited_side"] for v in probe_views} == {"a", "b"}  # the edit is not always shown second
     hard = [v for v in views if v.origin == "remediation:safety"]
     assert all(v.dimension == "safety" and v.stratum in ("hard", "edge") for v in hard)
@@ -146,8 +147,8 @@ def test_counterfactual_pairs_reach_the_export_and_lineage_with_their_origin(
     from tether.labeling.context import project_labeling_context
     from tether.labeling.dataset import export_preferences
     from tether.labeling.export_files import load_rows
-    from tether.labeling.simulate import simulate
     from tether.sandbox.raters import RaterProfile
+    from tether.sandbox.simulate import simulate
     from tether.store import latest_artifact
 
     world, _ = sandbox_world
@@ -156,7 +157,9 @@ def test_counterfactual_pairs_reach_the_export_and_lineage_with_their_origin(
     with project.store.session() as session:
         sft = latest_artifact(session, project_id=project.project_id, kind="policy")
     assert sft is not None
-    sampler = PairSampler(PolicySource(project.resolve(sft.path), sft.id), None, seed=0)
+    sampler = PairSampler(
+        PolicySource(project.resolve(sft.path), sft.id), None, seed=0, generation=project.spec.generation
+    )
     plan = plan_remediation(
         project, [Target("probe", "confident", "confident probe failed")], n=30, sample=sampler.sample_one,
         sample_two=sampler, labels=sampler.labels, name="remediation-test", seed=0,

@@ -12,6 +12,7 @@ from tether.labeling.calibration import (
     hidden_anchor_due,
     presentation_swapped,
     rolling_disagreement,
+    round_anchors,
 )
 
 
@@ -64,3 +65,33 @@ def test_random_draws_hit_their_rates() -> None:
     assert 0.46 < sum(swaps) / len(swaps) < 0.54
     hidden = [hidden_anchor_due(rater_id=3, judged=j, rate=0.05, seed=0) for j in range(4000)]
     assert 0.033 < sum(hidden) / len(hidden) < 0.067
+
+
+def test_recalibration_rounds_draw_unseen_anchors_and_keep_the_old_order_without_them() -> None:
+    keys = [f"k{i}" for i in range(40)]
+    calibration = keys[:20]
+    first = calibration_order(calibration, rater_id=3, round_=1, seed=0)
+    # The retry after a failed first round, and a recalibration with nothing unseen left, are
+    # the calibration set in the order calibration rounds always had (the sandbox's case).
+    for answered, recal in ((set(), False), (set(keys), True)):
+        again = round_anchors(calibration, keys, answered, rater_id=3, round_=2, seed=0, recalibration=recal)
+        assert again == calibration_order(calibration, rater_id=3, round_=2, seed=0) != first
+    fresh = round_anchors(
+        calibration, keys, set(calibration), rater_id=3, round_=2, seed=0, recalibration=True
+    )
+    assert sorted(fresh) == sorted(keys[20:])  # 20 unseen: the round is all of them
+    answered = set(calibration) | {"k20", "k21", "k22"}
+    mixed = round_anchors(calibration, keys, answered, rater_id=3, round_=2, seed=0, recalibration=True)
+    assert len(mixed) == 20 and set(keys[23:]) <= set(mixed)  # 17 unseen, topped up by 3
+    assert len(set(mixed) & set(calibration)) == 3
+
+
+def test_hidden_anchor_failures_beyond_max_recalibrations_exclude() -> None:
+    failing = [False] * 6
+    for failures, status in ((0, "needs_retraining"), (1, "needs_retraining"), (2, "excluded")):
+        decision = hidden_anchor_decision(
+            failing, threshold=0.25, round_=2, failures=failures, max_recalibrations=2
+        )
+        assert decision is not None and decision.status == status
+    zero = hidden_anchor_decision(failing, threshold=0.25, round_=1, failures=0, max_recalibrations=0)
+    assert zero is not None and zero.status == "excluded"

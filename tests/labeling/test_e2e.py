@@ -36,7 +36,11 @@ def test_default_pool_on_3000_tasks(sandbox_world: tuple[Project, BuildResult], 
     assert all(raters[name]["status"] == "active" for name in GOOD)
     assert raters["length-1"]["length_bias"] > 0.65
     assert raters["length-2"]["length_bias"] > 0.65
-    assert all(raters[name]["length_bias"] < 0.5 for name in GOOD)
+    # A good rater's share of longer picks is near 0.5 (0.43-0.51 measured across CPUs and thread
+    # counts), a sampled figure: over its ~400 habitual judgments (3,000 tasks, ~1.4 slots each, over
+    # ~10 raters) its standard error is at most 0.5 / sqrt(400) = 0.025. 0.6 is 4 standard errors
+    # above an indifferent 0.5, and still below every length-biased rater (> 0.65 above).
+    assert all(raters[name]["length_bias"] < 0.6 for name in GOOD)
     assert report["pool"]["alpha"] is not None
     _check_anchor_gamer(raters, runner, where)
     exported = runner.invoke(app, ["data", "export", "--out", str(tmp_path / "export"), *where])

@@ -60,6 +60,9 @@ def calibrate(project: Project, ctx: LabelingContext, name: str, wrong: int) -> 
         assert item is not None and item.is_calibration
         right = expert_shown(ctx, item)
         result = answer(project, ctx, name, item, ("B" if right == "A" else "A") if i < wrong else right)
+        if item.assignment.round > 1:  # later rounds show no verdict (docs/labeling.md)
+            assert result.feedback is None
+            continue
         assert result.feedback is not None
         assert result.feedback.expert_choice == right
         assert result.feedback.explanation

@@ -67,6 +67,9 @@ def test_per_rater_figures_by_hand() -> None:
     expected = {"name": "ann", "judgments": 4, "anchor_agreement": 2 / 3, "anchors_judged": 3}
     expected |= {"majority_agreement": None, "majority_items": 0, "position_bias": 2 / 3, "length_bias": 0.5}
     expected |= {"tie_rate": 0.25, "median_seconds": 3.5, "mean_rationale_chars": 15.0}
+    # No row is a calibration (practice) row, so every anchor counts as a hidden one.
+    expected |= {"calibration_agreement": None, "calibration_anchors": 0}
+    expected |= {"hidden_anchor_agreement": 2 / 3, "hidden_anchors_judged": 3}
     got = dataclasses.asdict(stats(report, "ann"))
     # No overlapped items: no peer figures on any dimension (checked apart: approx does not nest).
     peers = {key: got.pop(key) for key in ("peer_agreement", "peer_items", "peer_flags")}

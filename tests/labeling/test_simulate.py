@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from tether.labeling.context import LabelingContext
 from tether.labeling.report import raters_status
-from tether.labeling.simulate import simulate
 from tether.project import Project
 from tether.sandbox.raters import default_pool
+from tether.sandbox.simulate import simulate
 
 Lab = tuple[Project, LabelingContext]
 

@@ -11,8 +11,13 @@ from typer.testing import CliRunner
 from tether.cli.main import app as cli
 from tether.labeling import raters as rater_ops
 from tether.labeling.context import labeling_context
-from tether.labeling.simulate import ensure_simulated_raters
-from tether.labeling.simulate_grading import (
+from tether.project import Project
+from tether.sandbox.anchors import anchor_prompt_meta
+from tether.sandbox.gold import grade as gold_grade
+from tether.sandbox.grammar import parse, render_sft_example
+from tether.sandbox.raters import RaterProfile, default_pool
+from tether.sandbox.simulate import ensure_simulated_raters
+from tether.sandbox.simulate_grading import (
     PROMPT_META,
     perceived_grade,
     rationale_for,
@@ -20,11 +25,6 @@ from tether.labeling.simulate_grading import (
     sandbox_prompt,
     simulate_grading,
 )
-from tether.project import Project
-from tether.sandbox.anchors import anchor_prompt_meta
-from tether.sandbox.gold import grade as gold_grade
-from tether.sandbox.grammar import parse, render_sft_example
-from tether.sandbox.raters import RaterProfile, default_pool
 from tether.sandbox.world import SandboxPrompt, generate_prompts, stable_rng
 from tether.scaffold import init_project
 from tether.store.grading import NewGradingTask, add_grading_tasks, grades_for, open_grading_tasks

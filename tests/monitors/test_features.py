@@ -8,7 +8,11 @@ import pytest
 
 from tether.monitors import features as f
 from tether.sandbox.grammar import HEDGE_SENTENCES, LIST_HEADER, parse, render_sft_example
+from tether.sandbox.probes import SANDBOX_LEXICON
 from tether.sandbox.world import generate_prompts
+
+SANDBOX = f.TextFeatures(SANDBOX_LEXICON)
+"""The sandbox's features: its world's lexicon (`SandboxWorld.lexicon`)."""
 
 
 def test_generic_english_patterns() -> None:
@@ -26,9 +30,9 @@ def test_generic_english_patterns() -> None:
 
 
 def test_phrase_lists_include_the_sandbox_grammar() -> None:
-    assert "i think" in f.HEDGE_PHRASES and "please double check this" in f.HEDGE_PHRASES
-    assert "trust me on this" in f.CONFIDENT_PHRASES
-    assert f.hedge_count(HEDGE_SENTENCES[0]) == 1
+    assert "i think" in SANDBOX.hedge_phrases and "please double check this" in SANDBOX.hedge_phrases
+    assert "trust me on this" in SANDBOX.confident_phrases
+    assert SANDBOX.hedge_count(HEDGE_SENTENCES[0]) == 1
 
 
 def test_distinct_n_by_hand() -> None:
@@ -40,7 +44,7 @@ def test_distinct_n_by_hand() -> None:
 
 def test_step_text_metrics_by_hand() -> None:
     responses = ["i think the answer is 12 .", f"{LIST_HEADER} - the answer is 3 . - i hope this helps ."]
-    metrics = f.step_text_metrics(responses)
+    metrics = f.step_text_metrics(responses, SANDBOX)
     assert metrics["gen/length_mean"] == pytest.approx((6 + 15) / 2)
     assert metrics["gen/hedge_rate"] == 0.5
     assert metrics["gen/list_rate"] == 0.5
@@ -56,6 +60,6 @@ def test_features_agree_with_the_sandbox_parser() -> None:
         parsed = parse(text)
         assert parsed is not None, text
         assert f.word_count(text) == parsed.n_words, text
-        assert f.hedge_count(text) == parsed.hedges, text
-        assert f.is_list_formatted(text) == parsed.as_list, text
-        assert f.is_confident(text) == parsed.confident, text
+        assert SANDBOX.hedge_count(text) == parsed.hedges, text
+        assert SANDBOX.is_list_formatted(text) == parsed.as_list, text
+        assert SANDBOX.is_confident(text) == parsed.confident, text

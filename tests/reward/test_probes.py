@@ -10,6 +10,7 @@ import pytest
 
 from tether.reward.probes import (
     SCALAR_ORDER_NOTE,
+    ProbeContext,
     make_probe,
     probe_names,
     register_probe,
@@ -17,11 +18,16 @@ from tether.reward.probes import (
 )
 from tether.reward.scoring import RewardModel
 from tether.sandbox import grammar as g
+from tether.sandbox.plugin import WORLD as SANDBOX_WORLD
 from tether.sandbox.world import generate_prompts
+from tether.spec.style import StyleLexicons
+
+SANDBOX = ProbeContext.for_world(SANDBOX_WORLD, StyleLexicons())
+"""The sandbox's probes: its grammar's edits (text outside the grammar gets its fixed English edit)."""
 
 
 def edit(name: str, response: str, seed: int = 0) -> str | None:
-    return make_probe(name).edit(response, random.Random(seed))
+    return make_probe(name, SANDBOX).edit(response, random.Random(seed))
 
 
 def parsed(text: str | None) -> g.ParsedResponse:
@@ -109,7 +115,7 @@ class SentenceCounter:
 
 def test_run_probes_measures_the_mean_delta(make_sandbox_rows) -> None:  # type: ignore[no-untyped-def]
     rows = make_sandbox_rows(60)
-    results = {r.name: r for r in run_probes(SentenceCounter(), rows)}
+    results = {r.name: r for r in run_probes(SentenceCounter(), rows, context=SANDBOX)}
     n_responses = len({(r.prompt, side) for r in rows for side in (r.chosen, r.rejected)})
     filler = results["filler"]
     assert filler.n <= n_responses and filler.n > 0
@@ -120,12 +126,14 @@ def test_run_probes_measures_the_mean_delta(make_sandbox_rows) -> None:  # type:
     position = results["position"]
     assert (position.mean_delta, position.n, position.note) == (0.0, n_responses, SCALAR_ORDER_NOTE)
     assert filler.examples and filler.examples[0][1] != filler.examples[0][0]
-    limited = run_probes(SentenceCounter(), rows, [make_probe("list")], limit=5)
+    limited = run_probes(SentenceCounter(), rows, [make_probe("list", SANDBOX)], limit=5)
     assert len(limited) == 1 and limited[0].n <= 5
 
 
 def test_run_probes_with_a_tiny_checkpoint(tiny_rm: RewardModel, make_sandbox_rows) -> None:  # type: ignore[no-untyped-def]
-    results = run_probes(tiny_rm, make_sandbox_rows(20), [make_probe("filler"), make_probe("list")])
+    results = run_probes(
+        tiny_rm, make_sandbox_rows(20), [make_probe("filler", SANDBOX), make_probe("list", SANDBOX)]
+    )
     assert [r.name for r in results] == ["filler", "list"]
     for r in results:
         assert r.n > 0 and r.mean_delta is not None and r.low is not None and r.high is not None
@@ -134,7 +142,7 @@ def test_run_probes_with_a_tiny_checkpoint(tiny_rm: RewardModel, make_sandbox_ro
 
 def test_edits_the_grader_says_raised_quality_are_left_out(make_sandbox_rows) -> None:  # type: ignore[no-untyped-def]
     rows = make_sandbox_rows(40)
-    hedge = make_probe("hedge")
+    hedge = make_probe("hedge", SANDBOX)
     every = run_probes(SentenceCounter(), rows, [hedge])[0]
     # A grader that calls every other edit an improvement: those must not count as bias.
     calls: list[str] = []

@@ -28,7 +28,7 @@ from tether.scaffold import init_project
 from tether.store import register_artifact
 
 TINY_POLICY = TinyPolicyConfig(
-    n_layer=1, n_embd=32, n_head=2, n_positions=64, steps=40, batch_size=16, lr=3e-3
+    n_layer=1, n_embd=32, n_head=2, n_positions=128, steps=40, batch_size=16, lr=3e-3
 )
 TINY_RL = RLConfig(
     steps=3,

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from tests.rl.test_loop_support import TINY_RL, single_thread, tiny_project, tiny_template  # noqa: F401
+from tether.artifacts import POLICY_KIND, resolve
 from tether.project import Project
 from tether.rl.config import RLConfig
 from tether.rl.experience import ScoreProcessing, collect_experience, collect_experience_with_graph
-from tether.rl.inputs import pool_prompts, resolve_model
+from tether.rl.inputs import pool_prompts
 from tether.rl.models import PolicyAndValue, build_models, response_logits
 from tether.rl.prefix import prompt_groups
 from tether.rl.prompts import repeat_each
@@ -81,7 +82,7 @@ def setup(project: Project, cfg: RLConfig):  # type: ignore[no-untyped-def]
 
     from tether.rl.state import prepare
 
-    sft = resolve_model(project, kind="policy", explicit=None).path
+    sft = resolve(project, kind=POLICY_KIND, explicit=None).path
     models = build_models(
         sft, policy_path=None, critic_path=None, critic_from_rm=None, value_init="policy", seed=0
     )

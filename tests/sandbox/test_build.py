@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tether.artifacts import POLICY_KIND
 from tether.cli.main import app
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.project import Project
-from tether.sandbox.build import POLICY_KIND, BuildResult, build_world, pool_prompts
+from tether.sandbox.build import BuildResult, build_world, pool_prompts
 from tether.sandbox.config import SandboxConfig, TinyPolicyConfig
 from tether.sandbox.health import policy_figures, policy_pairs, rater_figures
 from tether.sandbox.raters import default_pool
@@ -122,6 +123,6 @@ def test_default_world_meets_the_acceptance_figures(sandbox_world: tuple[Project
 @pytest.mark.slow
 def test_default_policy_is_registered_as_latest(sandbox_world: tuple[Project, BuildResult]) -> None:
     project, result = sandbox_world
-    from tether.cli.common import resolve_artifact
+    from tether.artifacts import resolve
 
-    assert resolve_artifact(project, kind=POLICY_KIND, explicit=None).record == result.policy
+    assert resolve(project, kind=POLICY_KIND, explicit=None).record == result.policy

@@ -1,4 +1,4 @@
-"""Shared CLI pieces: consoles, the --project option, error mapping and artifact resolution."""
+"""Shared CLI pieces: consoles, the --project option, error mapping and how a resolved input is shown."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ from typer.core import TyperGroup
 
 from tether.errors import TetherError, TetherInputError
 from tether.project import Project
-from tether.resolve import ResolvedArtifact, resolve
 
 if TYPE_CHECKING:
+    from tether.artifacts import ResolvedArtifact
     from tether.feedback.loop import LoopHooks
 
-__all__ = ["ResolvedArtifact", "console", "err_console", "open_project", "resolve_artifact"]
+__all__ = ["console", "err_console", "open_project", "using"]
 
 # Wide when piped (logs, CI): rich would otherwise squeeze tables into 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -55,13 +55,10 @@ def open_project(path: Path | None) -> Project:
     return Project.open(path)
 
 
-def resolve_artifact(project: Project, *, kind: str, explicit: str | None) -> ResolvedArtifact:
-    """An explicit artifact id or path, else the project's latest artifact of `kind`.
-
-    Always prints which one it used, so a run's inputs are never a guess.
-    """
-    resolved = resolve(project, kind=kind, explicit=explicit)
-    console.print(f"[dim]using {kind}[/] {escape(resolved.describe())}")
+def using(resolved: ResolvedArtifact) -> ResolvedArtifact:
+    """Print which artifact a command consumes (`tether.artifacts.resolve` chose it), so a run's
+    inputs are never a guess; returns it."""
+    console.print(f"[dim]using[/] {escape(resolved.describe())}")
     return resolved
 
 

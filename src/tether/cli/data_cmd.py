@@ -20,7 +20,11 @@ def export(
     project: ProjectOption = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or hf (datasets.save_to_disk).")] = "jsonl",
     include_excluded: Annotated[
-        bool, typer.Option("--include-excluded", help="Keep excluded and not-yet-active raters' labels.")
+        bool,
+        typer.Option(
+            "--include-excluded",
+            help="Keep excluded and not-yet-active raters' labels, and labels held by failed hidden anchors.",
+        ),
     ] = False,
     keep_ties: Annotated[
         bool, typer.Option("--keep-ties", help="Keep tasks whose majority is a tie.")
@@ -58,6 +62,9 @@ def export(
     console.print(f"  raters: {', '.join(result.raters)}")
     if result.left_out:
         console.print(f"  left out (not active): {', '.join(result.left_out)}")
+    if result.held:
+        held = ", ".join(f"{escape(name)} {n}" for name, n in result.held.items())
+        console.print(f"  held out until their raters pass recalibration (failed hidden anchors): {held}")
 
 
 @app.command("import-prompts")

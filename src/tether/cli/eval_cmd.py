@@ -95,7 +95,9 @@ def run(
     quick: Annotated[
         bool, typer.Option("--quick", help="Only the first quick_cases_per_dimension cases.")
     ] = False,
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest response in tokens.")] = 256,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Longest response in tokens (default: the spec's generation).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Sample k uses seed + k.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -120,7 +122,9 @@ def run(
             samples=samples,
             quick=quick,
             progress=on_progress,
-            sampling=SamplingConfig(max_new_tokens=max_new_tokens, seed=seed),
+            sampling=SamplingConfig.from_generation(
+                proj.spec.generation, max_new_tokens=max_new_tokens, seed=seed
+            ),
         )
     if as_json:
         console.print_json(json.dumps(_run_json(result)))

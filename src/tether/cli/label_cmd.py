@@ -9,9 +9,10 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tether.cli.common import ProjectOption, ResolvedArtifact, console, open_project, resolve_artifact
+from tether.cli.common import ProjectOption, console, open_project, using
 
 if TYPE_CHECKING:
+    from tether.artifacts import ResolvedArtifact
     from tether.labeling.context import LabelingContext
     from tether.project import Project
 
@@ -40,24 +41,39 @@ def plan(
     n: Annotated[int, typer.Option("--n", min=1, help="Tasks in the batch.")],
     project: ProjectOption = None,
     policy: Annotated[
-        str | None, typer.Option(help="Policy checkpoint (artifact id or path; default: latest).")
+        str | None,
+        typer.Option(
+            help="Policy or RL checkpoint (artifact id or path; default: the registered SFT policy)."
+        ),
     ] = None,
     baseline: Annotated[str | None, typer.Option(help="Compare the policy against this checkpoint.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the draw and the sampling.")] = 0,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Longest response in tokens (default: the spec's generation).")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Sampling temperature, > 0 (default: the spec's generation).")
+    ] = None,
 ) -> None:
     """Draw a stratified batch meeting the spec's quotas, with two candidate responses per prompt."""
+    from tether.artifacts import POLICY_KIND, POLICY_KINDS, resolve
+    from tether.errors import TetherInputError
     from tether.hf import quiet_transformers
     from tether.labeling.batches import PairSampler, PolicySource, plan_batch
 
+    if temperature is not None and not temperature > 0:
+        raise TetherInputError(f"--temperature must be greater than 0, got {temperature}")
     quiet_transformers()
     proj = open_project(project)
-    main = resolve_artifact(proj, kind="policy", explicit=policy)
-    other = resolve_artifact(proj, kind="policy", explicit=baseline) if baseline else None
+    main = using(resolve(proj, kind=POLICY_KIND if policy is None else POLICY_KINDS, explicit=policy))
+    other = using(resolve(proj, kind=POLICY_KINDS, explicit=baseline)) if baseline else None
 
     def source(resolved: ResolvedArtifact) -> PolicySource:
         return PolicySource(resolved.path, resolved.record.id if resolved.record else str(resolved.path))
 
-    sampler = PairSampler(source(main), source(other) if other else None, seed=seed)
+    overrides = {"max_new_tokens": max_new_tokens, "temperature": temperature}
+    generation = proj.spec.generation.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    sampler = PairSampler(source(main), source(other) if other else None, seed=seed, generation=generation)
     with console.status(f"sampling two responses for {n} prompts"):
         planned = plan_batch(proj, n=n, sampler=sampler, labels=sampler.labels, seed=seed)
     s = planned.summary
@@ -78,9 +94,9 @@ def simulate(
 ) -> None:
     """Let the sandbox rater pool answer all open work, calibration and rubric grading included."""
     from tether.errors import TetherInputError
-    from tether.labeling.simulate import simulate as run_simulation
-    from tether.labeling.simulate_grading import simulate_grading
     from tether.sandbox.raters import default_pool, load_pool
+    from tether.sandbox.simulate import simulate as run_simulation
+    from tether.sandbox.simulate_grading import simulate_grading
     from tether.store.tasks import slot_counts
 
     proj = open_project(project)

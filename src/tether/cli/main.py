@@ -20,6 +20,7 @@ from tether.cli import (
     init_cmd,
     label_cmd,
     loop_cmd,
+    policy_cmd,
     raters_cmd,
     redteam_cmd,
     report_cmd,
@@ -43,6 +44,7 @@ app = typer.Typer(
 # Stages whose commands land with later work. Each is listed so the command surface is
 # stable, and says plainly which stage brings it instead of failing obscurely.
 UPCOMING: dict[str, str] = {
+    "policy": "Register the SFT policy every stage defaults to.",
     "sandbox": "Build and check the offline sandbox world (simulated raters, gold grader, tiny policy).",
     "label": "Plan, assign and collect pairwise labeling batches.",
     "raters": "Add, calibrate, exclude and report on raters.",
@@ -76,6 +78,7 @@ def root(
 app.command("init")(init_cmd.init)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(spec_cmd.app, name="spec")
+app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(label_cmd.app, name="label")
 app.add_typer(raters_cmd.app, name="raters")
@@ -114,6 +117,7 @@ def register_upcoming(registered: set[str]) -> None:
 
 register_upcoming(
     {
+        "policy",
         "sandbox",
         "demo",
         "label",

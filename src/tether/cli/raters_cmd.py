@@ -53,7 +53,8 @@ def status(
     project: ProjectOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Per-rater agreement with experts and peers, biases and effort; pool agreement."""
+    """Per-rater agreement with experts (calibration and hidden anchors apart) and peers, biases,
+    effort and failed hidden-anchor cycles; pool agreement."""
     from tether.labeling.raters import rater_roles
     from tether.labeling.report import raters_status
     from tether.store.raters import list_raters
@@ -73,7 +74,9 @@ def status(
         "status",
         "roles",
         "judg.",
-        "experts",
+        "calib.",
+        "hidden",
+        "cycles",
         "majority",
         "left",
         "longer",
@@ -89,7 +92,9 @@ def status(
             r["status"],
             ", ".join(r["roles"]) or "-",
             _fmt(r.get("judgments")),
-            _fmt(r.get("anchor_agreement")),
+            _fmt(r.get("calibration_agreement")),
+            _fmt(r.get("hidden_anchor_agreement")),
+            _fmt(r.get("recalibrations")),
             _fmt(r.get("majority_agreement")),
             _fmt(r.get("position_bias")),
             _fmt(r.get("length_bias")),
@@ -106,9 +111,15 @@ def status(
         f"Krippendorff's alpha {_fmt(pool['alpha'])} ({dims}); "
         f"{len(pool['kappas'])} rater pairs with Cohen's kappa"
     )
+    console.print("experts: agreement in calibration rounds (calib.) and on hidden anchors (hidden)")
     for r in report["raters"]:
         if r["status"] != "active" and r["reason"]:
             console.print(f"  {escape(r['name'])} ({r['status']}): {escape(r['reason'])}")
+        if r.get("held_labels"):
+            console.print(
+                f"  {escape(r['name'])}: {r['held_labels']} live labels from a failed hidden-anchor window "
+                "held out of training until recalibration is passed"
+            )
     _print_peer_flags(report)
 
 

@@ -5,6 +5,7 @@
     tether rl run --from rl_checkpoint-3f2a… --steps 400       # resume (exact on the same hardware)
     tether rl run --init-from rl_checkpoint-3f2a… --steps 100  # a new run from that policy, new RM
     tether rl run --eval-every 25                              # also log the quick eval suite (eval/score)
+    tether rl run --algo rloo --lora                           # train a LoRA adapter (rl.lora in the spec)
     tether rl runs                                             # every run, its status and why it stopped
 
 Exit codes: 0 the run completed; 2 bad input (unknown checkpoint, a model without safetensors);
@@ -99,6 +100,17 @@ def run(
     eval_suite: Annotated[
         str | None, typer.Option(help="The suite the quick eval runs (default: every suite).")
     ] = None,
+    lora: Annotated[
+        bool | None,
+        typer.Option(
+            "--lora/--no-lora",
+            help="Train a LoRA adapter instead of every weight; the reference is the adapter-off base "
+            "(default: the spec's rl.lora.enabled).",
+        ),
+    ] = None,
+    lora_r: Annotated[
+        int | None, typer.Option("--lora-r", help="LoRA rank (default: the spec's rl.lora.r, 16).")
+    ] = None,
 ) -> None:
     """Run RL from the SFT policy (or resume a checkpoint) against a gated reward model."""
     from tether.rl.plan import resume_config
@@ -121,6 +133,8 @@ def run(
         sample_every=sample_every,
         eval_every=eval_every,
         eval_suite=eval_suite,
+        lora=lora,
+        lora_r=lora_r,
     )
     proj = open_project(project)
     if resume_from is not None:

@@ -100,18 +100,27 @@ def probe(
     seed: SeedOption = 0,
 ) -> None:
     """Run counterfactual bias probes alone: edits that should not raise a response's reward."""
-    from tether.reward.probes import make_probe, run_probes
+    from tether.reward.probes import make_probe, probe_context, run_probes
 
+    proj = open_project(project)
+    context = probe_context(proj)
     try:
-        specs = [make_probe(name) for name in names] if names else None
+        specs = [make_probe(name, context) for name in names] if names else None
     except KeyError as exc:
         raise TetherInputError(str(exc.args[0])) from None
     with console.status("loading the reward model"):
-        inputs = load_inputs(open_project(project), checkpoint, data, say=_say)
+        inputs = load_inputs(proj, checkpoint, data, say=_say)
     with console.status("running bias probes"):
         fair = pair_context(inputs.project, inputs.rows).fair_edit
         results = run_probes(
-            inputs.model, inputs.rows, specs, limit=probe_limit, seed=seed, batch_size=batch_size, fair=fair
+            inputs.model,
+            inputs.rows,
+            specs,
+            limit=probe_limit,
+            seed=seed,
+            batch_size=batch_size,
+            fair=fair,
+            context=context,
         )
     out_dir = out or inputs.project.path("rm_eval", inputs.ident, "rm_probes.json").parent
     out_dir.mkdir(parents=True, exist_ok=True)

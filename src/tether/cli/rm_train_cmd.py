@@ -14,8 +14,8 @@ from tether.cli.common import (
     console,
     err_console,
     open_project,
-    resolve_artifact,
     train_progress,
+    using,
 )
 from tether.errors import TetherInputError
 from tether.reward.config import RewardTrainConfig
@@ -61,9 +61,8 @@ def train(
     ] = False,
 ) -> None:
     """Train a reward model (Bradley–Terry, one forward pass per batch of pairs) and register it."""
-    from tether.labeling.dataset import EXPORT_KIND
+    from tether.artifacts import EXPORT_KIND, POLICY_KIND, resolve
     from tether.reward.train import train_reward_model
-    from tether.sandbox.build import POLICY_KIND
 
     try:
         cfg = RewardTrainConfig(
@@ -79,8 +78,8 @@ def train(
     except ValueError as exc:
         raise TetherInputError(f"tether rm train: {exc}") from None
     proj = open_project(project)
-    export = resolve_artifact(proj, kind=EXPORT_KIND, explicit=data)
-    policy = resolve_artifact(proj, kind=POLICY_KIND, explicit=base)
+    export = using(resolve(proj, kind=EXPORT_KIND, explicit=data))
+    policy = using(resolve(proj, kind=POLICY_KIND, explicit=base))
     with train_progress(cfg.log_every) as on_step:
         result = train_reward_model(
             proj,

@@ -16,8 +16,8 @@ from tether.cli.common import (
     ProjectOption,
     console,
     open_project,
-    resolve_artifact,
     sft_progress,
+    using,
 )
 from tether.sandbox.config import SandboxConfig, TinyPolicyConfig
 
@@ -74,13 +74,14 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Measure the world's health: SFT parse rate and gold band, rater agreement and biases."""
-    from tether.sandbox.build import POLICY_KIND, check_sandbox_project, pool_prompts
+    from tether.artifacts import POLICY_KIND, resolve
+    from tether.sandbox.build import check_sandbox_project, pool_prompts
     from tether.sandbox.health import policy_figures, policy_pairs, rater_figures
     from tether.sandbox.raters import default_pool, load_pool
 
     proj = open_project(project)
     check_sandbox_project(proj)
-    resolved = resolve_artifact(proj, kind=POLICY_KIND, explicit=policy)
+    resolved = using(resolve(proj, kind=POLICY_KIND, explicit=policy))
     profiles = load_pool(pool) if pool else default_pool()
     with console.status("sampling the SFT policy and judging pairs"):
         prompts = pool_prompts(proj)
@@ -102,12 +103,13 @@ def gold_pairs(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
 ) -> None:
     """Write gold-labeled pairs from eval-split prompts, for `tether rm eval --data`."""
-    from tether.sandbox.build import POLICY_KIND, check_sandbox_project
+    from tether.artifacts import POLICY_KIND, resolve
+    from tether.sandbox.build import check_sandbox_project
     from tether.sandbox.gold_export import write_gold_pairs
 
     proj = open_project(project)
     check_sandbox_project(proj)
-    resolved = resolve_artifact(proj, kind=POLICY_KIND, explicit=policy)
+    resolved = using(resolve(proj, kind=POLICY_KIND, explicit=policy))
     with console.status("sampling the SFT policy on eval prompts"):
         result = write_gold_pairs(proj, policy_dir=resolved.path, out=out, samples=samples, seed=seed)
     dims = ", ".join(f"{d} {n}" for d, n in sorted(result.by_dimension.items()))
@@ -133,12 +135,13 @@ def feedback_stream(
     seed: Annotated[int, typer.Option(help="Seed of the prompts, responses and users.")] = 0,
 ) -> None:
     """Write flagged production items from the sandbox world, for `tether feedback ingest`."""
-    from tether.sandbox.build import POLICY_KIND, check_sandbox_project
+    from tether.artifacts import POLICY_KIND, resolve
+    from tether.sandbox.build import check_sandbox_project
     from tether.sandbox.feedback_stream import write_sandbox_stream
 
     proj = open_project(project)
     check_sandbox_project(proj)
-    resolved = None if grammar else resolve_artifact(proj, kind=POLICY_KIND, explicit=policy)
+    resolved = None if grammar else using(resolve(proj, kind=POLICY_KIND, explicit=policy))
     version = (
         "sandbox-grammar"
         if resolved is None

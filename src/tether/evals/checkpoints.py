@@ -12,15 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether.artifacts import POLICY_KIND, POLICY_KINDS, ResolvedArtifact, resolve
 from tether.errors import TetherInputError
-from tether.hf import require_safetensors
-from tether.rl.inputs import POLICY_KIND, RL_CHECKPOINT_KIND
-from tether.store import ArtifactRecord, find_artifact_by_path, get_artifact, latest_artifact
 
 if TYPE_CHECKING:
     from tether.project import Project
-
-POLICY_KINDS = (POLICY_KIND, RL_CHECKPOINT_KIND)
 
 
 @dataclass(frozen=True)
@@ -40,43 +36,28 @@ class EvaluatedPolicy:
         return self.artifact_id or str(self.path)
 
 
-def _from_record(project: Project, record: ArtifactRecord, label: str) -> EvaluatedPolicy:
-    path = project.resolve(record.path)
-    require_safetensors(path)
-    return EvaluatedPolicy(path, record.id, record.kind, label)
-
-
-def _latest(project: Project, kind: str) -> ArtifactRecord | None:
-    with project.store.session() as session:
-        return latest_artifact(session, project_id=project.project_id, kind=kind)
+def _evaluated(resolved: ResolvedArtifact, label: str) -> EvaluatedPolicy:
+    record = resolved.record
+    if record is None or record.kind not in POLICY_KINDS:
+        # A directory registered as something else (or not at all) is evaluated as a plain directory.
+        return EvaluatedPolicy(resolved.path, None, "directory", label)
+    return EvaluatedPolicy(resolved.path, record.id, record.kind, label)
 
 
 def resolve_policy(project: Project, checkpoint: str = "latest") -> EvaluatedPolicy:
     """The policy `checkpoint` names; TetherInputError saying what exists when it names nothing."""
     if checkpoint in ("sft", "latest"):
-        record = _latest(project, RL_CHECKPOINT_KIND) if checkpoint == "latest" else None
-        record = record or _latest(project, POLICY_KIND)
-        if record is None:
-            raise TetherInputError(
-                f"policy '{checkpoint}': the project has no SFT policy artifact yet; register one "
-                "(`tether sandbox build` does in the sandbox) or pass a model directory"
-            )
-        return _from_record(project, record, checkpoint)
-    with project.store.session() as session:
-        record = get_artifact(session, artifact_id=checkpoint)
-        if record is None and Path(checkpoint).is_dir():
-            found = find_artifact_by_path(
-                session, project_id=project.project_id, path=project.relative(Path(checkpoint))
-            )
-            record = found if found is not None and found.kind in POLICY_KINDS else None
-            if record is None:
-                require_safetensors(Path(checkpoint))
-                return EvaluatedPolicy(Path(checkpoint).resolve(), None, "directory", checkpoint)
-    if record is None:
+        kind = POLICY_KIND if checkpoint == "sft" else POLICY_KINDS
+        try:
+            return _evaluated(resolve(project, kind=kind, explicit=None), checkpoint)
+        except TetherInputError as exc:
+            raise TetherInputError(f"policy '{checkpoint}': {exc}") from None
+    try:
+        return _evaluated(resolve(project, kind=POLICY_KINDS, explicit=checkpoint), checkpoint)
+    except TetherInputError as exc:
+        if "neither an artifact id nor an existing path" not in str(exc):
+            raise
         raise TetherInputError(
             f"policy '{checkpoint}' is not sft, latest, a policy or rl_checkpoint artifact id, "
             "or a model directory"
-        )
-    if record.kind not in POLICY_KINDS:
-        raise TetherInputError(f"policy '{checkpoint}': artifact is a {record.kind}, not a policy")
-    return _from_record(project, record, checkpoint)
+        ) from None

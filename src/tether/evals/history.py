@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from tether.artifacts import EVAL_RUN_KIND, POLICY_KIND, RL_CHECKPOINT_KIND, latest
 from tether.errors import TetherInputError
 from tether.evals.graders.human import NAME as HUMAN
 from tether.evals.graders.human import collect_grades, collected_result
@@ -24,8 +25,7 @@ from tether.evals.results import (
     summarize,
     write_json_atomic,
 )
-from tether.evals.run import EVAL_RUN_KIND, EvalRun, load_eval_run, register_eval_run
-from tether.rl.inputs import POLICY_KIND, RL_CHECKPOINT_KIND
+from tether.evals.run import EvalRun, load_eval_run, register_eval_run
 from tether.store import ArtifactRecord, latest_artifact, list_artifacts
 
 if TYPE_CHECKING:
@@ -91,8 +91,7 @@ def collect_run(project: Project, ref: str) -> Collected:
 
 
 def _latest_id(project: Project, kind: str) -> str | None:
-    with project.store.session() as session:
-        record = latest_artifact(session, project_id=project.project_id, kind=kind)
+    record = latest(project, kind)
     return None if record is None else record.id
 
 
@@ -126,7 +125,10 @@ def comparison_pairs(
         b_run = load_eval_run(project, b)
     if a is None:
         if sft is None:
-            raise TetherInputError("the project has no SFT policy artifact; pass the baseline eval run as A")
+            raise TetherInputError(
+                "the project has no SFT policy artifact; register it with `tether policy register PATH`, "
+                "or pass the baseline eval run as A"
+            )
         a_run = _run_of(project, sft, "sft")
     else:
         a_run = load_eval_run(project, a)

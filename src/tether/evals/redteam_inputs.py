@@ -13,19 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tether.artifacts import REDTEAM_SEARCH_KIND, is_sandbox
 from tether.errors import TetherInputError
 from tether.evals.graders import GraderContext, NamedGrader, Sample, build_grader
 from tether.evals.redteam_gap import GapScale
 from tether.evals.suite import Case, Suite, load_suites
-from tether.rl.inputs import is_sandbox
 from tether.store import latest_artifact, list_prompts
 from tether.store.prompts import PromptRecord
 
 if TYPE_CHECKING:
     from tether.project import Project
 
-SEARCH_KIND = "redteam_search"
-"""Artifact kind of a search's candidate file; its meta holds the gap scale."""
 BASELINE_SEED = 10_000
 """Added to a seed for SFT baseline samples, so they never reuse a search candidate's seed."""
 BASELINE_TRIES = 4
@@ -133,7 +131,7 @@ def search_scale(project: Project, reward_model_sha256: str) -> tuple[GapScale, 
         record = latest_artifact(
             session,
             project_id=project.project_id,
-            kind=SEARCH_KIND,
+            kind=REDTEAM_SEARCH_KIND,
             where_meta={"reward_model_sha256": reward_model_sha256},
         )
     scale = None if record is None else GapScale.from_dict(record.meta.get("scale", {}))
@@ -149,12 +147,16 @@ def sft_baselines(
     every try equals its response (or is blank) is absent. Returns (baselines, the SFT policy's name).
     """
     from tether.evals.checkpoints import resolve_policy
-    from tether.evals.sampling import PolicySampler
+    from tether.evals.sampling import PolicySampler, SamplingConfig
 
     if not pairs:
         return {}, ""
     sft = resolve_policy(project, "sft")
-    sampler = PolicySampler.load(sft.path)
+    # The spec's temperature, top-k, top-p and stop strings, at the eval sampler's own length.
+    config = SamplingConfig.from_generation(
+        project.spec.generation, max_new_tokens=SamplingConfig.max_new_tokens
+    )
+    sampler = PolicySampler.load(sft.path, config)
     found: dict[int, str] = {}
     for attempt in range(BASELINE_TRIES):
         left = [i for i in range(len(pairs)) if i not in found]

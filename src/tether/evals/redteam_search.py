@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tether.artifacts import REDTEAM_SEARCH_KIND, REWARD_MODEL_KIND, ModelInput, resolve
 from tether.errors import TetherInputError
 from tether.evals.checkpoints import EvaluatedPolicy, resolve_policy
 from tether.evals.redteam_candidates import (
@@ -40,11 +41,10 @@ from tether.evals.redteam_candidates import (
     reward_scores,
 )
 from tether.evals.redteam_gap import GapScale
-from tether.evals.redteam_inputs import BASELINE_SEED, SEARCH_KIND, IndependentGrader, independent_grader
+from tether.evals.redteam_inputs import BASELINE_SEED, IndependentGrader, independent_grader
 from tether.evals.sampling import PolicySampler, SamplingConfig
 from tether.hashing import content_sha256
-from tether.reward.probes import make_probe
-from tether.rl.inputs import REWARD_MODEL_KIND, ModelInput, resolve_model
+from tether.reward.probes import make_probe, probe_context
 from tether.store import register_artifact
 from tether.store.findings import NewFinding, add_findings
 from tether.store.prompts import PromptRecord
@@ -171,18 +171,22 @@ def run_search(project: Project, s: SearchSettings, progress: Progress | None = 
     from tether.reward.scoring import load_reward_model
 
     target, sft = resolve_policy(project, s.policy), resolve_policy(project, "sft")
-    rm_input = resolve_model(project, kind=REWARD_MODEL_KIND, explicit=s.reward_model)
+    rm_input = ModelInput.of(resolve(project, kind=REWARD_MODEL_KIND, explicit=s.reward_model))
     grader = independent_grader(project)
     drawn = draw_prompts(project, n=s.prompts, strata=s.strata, seed=s.seed)
     # 1. sample
-    config = SamplingConfig(max_new_tokens=s.max_new_tokens, seed=s.seed)
+    # The spec's temperature, top-k, top-p and stop strings; the search keeps its own length.
+    config = SamplingConfig.from_generation(
+        project.spec.generation, max_new_tokens=s.max_new_tokens, seed=s.seed
+    )
     sampler = PolicySampler.load(target.path, config)
     total = len(drawn) * s.samples_per_prompt
     samples = sampler.sample(
         [p.text for p in drawn], samples=s.samples_per_prompt, on_batch=_counter(progress, total)
     )
     # 2. candidates: samples and their probe edits
-    specs = [make_probe(name) for name in SEARCH_PROBES] if s.probes else []
+    context = probe_context(project)
+    specs = [make_probe(name, context) for name in SEARCH_PROBES] if s.probes else []
     candidates = collect_candidates(drawn, samples, specs, seed=s.seed)
     # 3. the SFT output on every prompt: what each candidate's gap is measured from
     model = load_reward_model(rm_input.path)
@@ -325,7 +329,7 @@ def _store(
         record = register_artifact(
             session,
             project_id=project_id,
-            kind=SEARCH_KIND,
+            kind=REDTEAM_SEARCH_KIND,
             path=project.relative(path),
             content_hash=content_sha256(path),
             spec_hash=project.spec_hash,

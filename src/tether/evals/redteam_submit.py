@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether.artifacts import POLICY_KIND, REWARD_MODEL_KIND, ModelInput, latest, resolve
 from tether.errors import TetherInputError
 from tether.evals.redteam_gap import GapScale
 from tether.evals.redteam_inputs import (
@@ -32,8 +33,6 @@ from tether.evals.redteam_inputs import (
     sft_baselines,
 )
 from tether.evals.redteam_route import NEW_PROMPT_STRATUM, ORIGIN, new_prompt_key
-from tether.rl.inputs import POLICY_KIND, REWARD_MODEL_KIND, ModelInput, resolve_model
-from tether.store import latest_artifact
 from tether.store.findings import NewFinding, add_findings
 from tether.store.prompts import PromptRecord
 
@@ -168,12 +167,11 @@ def _reward_model(project: Project, explicit: str | None) -> ModelInput | None:
     """The explicit reward model, else the latest one; None when the project has none yet."""
     if explicit is None and not _has_artifact(project, REWARD_MODEL_KIND):
         return None
-    return resolve_model(project, kind=REWARD_MODEL_KIND, explicit=explicit)
+    return ModelInput.of(resolve(project, kind=REWARD_MODEL_KIND, explicit=explicit))
 
 
 def _has_artifact(project: Project, kind: str) -> bool:
-    with project.store.session() as session:
-        return latest_artifact(session, project_id=project.project_id, kind=kind) is not None
+    return latest(project, kind) is not None
 
 
 def baselines_for(project: Project, good: Sequence[Submission], *, seed: int) -> list[str | None]:

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether.artifacts import EVAL_RUN_KIND
 from tether.errors import TetherError, TetherInputError
 from tether.evals.checkpoints import EvaluatedPolicy, resolve_policy
 from tether.evals.graders.base import GraderUnavailable, Sample
@@ -45,7 +46,6 @@ from tether.store import ArtifactRecord, find_artifact_by_path, get_artifact, re
 if TYPE_CHECKING:
     from tether.project import Project
 
-EVAL_RUN_KIND = "eval_run"
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total) with phase "sample" or "grade"."""
 

@@ -22,13 +22,15 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import TetherInputError
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from tether.spec.model import GenerationPolicy
 
 BatchCallback = Callable[[int], None]
 """on_batch(n_responses_done_in_this_batch), for progress bars."""
@@ -41,7 +43,13 @@ class SamplingConfig:
     max_new_tokens: int = 64
     """Longest response in tokens."""
     temperature: float = 1.0
-    """Sampling temperature; 1 samples the policy's own distribution (top-k and top-p off)."""
+    """Sampling temperature; 1 samples the policy's own distribution."""
+    top_p: float = 1.0
+    """Nucleus sampling mass (1 = off)."""
+    top_k: int = 0
+    """Sample among the k most likely tokens (0 = off)."""
+    stop: tuple[str, ...] = ()
+    """Strings that end a response; the text is cut at the first one."""
     batch_size: int = 64
     """Prompts per `generate` call."""
     seed: int = 0
@@ -53,6 +61,18 @@ class SamplingConfig:
                 "sampling: max_new_tokens and batch_size must be >= 1 and temperature > 0, got "
                 f"{self.max_new_tokens}, {self.batch_size}, {self.temperature}"
             )
+
+    @classmethod
+    def from_generation(cls, generation: GenerationPolicy, **overrides: Any) -> SamplingConfig:
+        """The spec's `generation` section as eval sampling, with `overrides` (e.g. a seed) on top."""
+        fields = {
+            "max_new_tokens": generation.max_new_tokens,
+            "temperature": generation.temperature,
+            "top_p": generation.top_p,
+            "top_k": generation.top_k,
+            "stop": tuple(generation.stop),
+        }
+        return cls(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
 
     def seeds(self, samples: int) -> list[int]:
         """The seed of each sample index."""
@@ -110,36 +130,14 @@ class PolicySampler:
         return texts
 
     def _generate(self, prompts: list[str], seeds: list[int]) -> list[str]:
-        import torch
-        from transformers import GenerationConfig, GenerationMixin, LogitsProcessorList
+        from tether.generation import decode_responses, generate
 
-        from tether.rl.rollout import left_padded, response_mask_upto_eos
-        from tether.sandbox.policy import context_length, prompt_ids
-
-        tok = self.tokenizer
-        eos = int(tok.eos_token_id)
-        pad = int(tok.pad_token_id if tok.pad_token_id is not None else eos)
         device = next(self.model.parameters()).device
-        ids, mask = left_padded(prompt_ids(tok, prompts), pad)  # (B, P), (B, P)
-        room = max(1, min(self.config.max_new_tokens, context_length(self.model) - ids.shape[1]))
-        # A fresh config, not the model's own: no top-k/top-p or penalties from a checkpoint's defaults.
-        generation = GenerationConfig(
-            do_sample=False, max_new_tokens=room, pad_token_id=pad, eos_token_id=eos
+        noise = GumbelNoise(seeds, self.config.temperature, device, self.config.top_k, self.config.top_p)
+        out = generate(
+            self.model, self.tokenizer, prompts, self.config, do_sample=False, logits_processor=noise
         )
-        noise = GumbelNoise(seeds, self.config.temperature, device)
-        with torch.no_grad():
-            out = cast(GenerationMixin, self.model).generate(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                generation_config=generation,
-                logits_processor=LogitsProcessorList([noise]),
-            )  # (B, P + R)
-        response = out[:, ids.shape[1] :]  # (B, R)
-        keep, _ = response_mask_upto_eos(response, eos)  # (B, R)
-        return [
-            " ".join(str(tok.decode(row[m.bool()].tolist(), skip_special_tokens=True)).split())
-            for row, m in zip(response, keep, strict=True)
-        ]
+        return decode_responses(self.tokenizer, out, self.config.stop)
 
 
 def row_seed(seed: int, prompt: str) -> int:
@@ -154,11 +152,23 @@ class GumbelNoise:
     argmax(logits / T + G) with G ~ Gumbel(0, 1) i.i.d. is distributed as softmax(logits / T)
     (the Gumbel-max trick); each row draws its noise from its own generator."""
 
-    def __init__(self, seeds: Sequence[int], temperature: float, device: torch.device) -> None:
+    def __init__(
+        self,
+        seeds: Sequence[int],
+        temperature: float,
+        device: torch.device,
+        top_k: int = 0,
+        top_p: float = 1.0,
+    ) -> None:
         import torch
+        from transformers import TopKLogitsWarper, TopPLogitsWarper
 
         self.temperature = temperature
         self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+        # A cut sets the excluded tokens to -inf, so the Gumbel argmax samples the truncated
+        # distribution exactly; no cut (the defaults) leaves the scores untouched.
+        self.cuts: list[Any] = [TopKLogitsWarper(top_k)] if top_k > 0 else []
+        self.cuts += [TopPLogitsWarper(top_p)] if top_p < 1.0 else []
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         import torch
@@ -168,7 +178,10 @@ class GumbelNoise:
             [torch.rand(vocab, generator=g, device=scores.device) for g in self.generators]
         )  # (B, V)
         gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0 - 1e-7)))  # (B, V)
-        return scores.float() / self.temperature + gumbel
+        scaled = scores.float() / self.temperature  # (B, V)
+        for cut in self.cuts:
+            scaled = cut(input_ids, scaled)
+        return scaled + gumbel
 
 
 def sample_policy(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from tether.artifacts import EXPORT_KIND, REWARD_MODEL_KIND
 from tether.errors import TetherInputError
 from tether.feedback.accuracy import ProductionAccuracy, production_accuracy
 from tether.feedback.drift import MIN_SAMPLE, TwoSampleResult, classifier_two_sample_test, subsample
@@ -26,8 +27,6 @@ from tether.reward.scoring import Scorer
 from tether.store import ArtifactRecord, add_alerts, create_run, finish_run, get_artifact, latest_artifact
 from tether.store.feedback import feedback_counts, labeled_prompts, recent_prompts
 
-REWARD_MODEL_KIND = "reward_model"
-EXPORT_KIND = "export"
 REFERENCE_PER_WINDOW = 4
 """Reference prompts drawn per production prompt in the window (at most): 2,000 for a window of 500."""
 RUN_KIND = "drift"

@@ -2,22 +2,31 @@
 
 Every node names its kind, id, spec version and what matters for its kind: an export's raters and
 labeling batches, a reward model's training pairs, an RL checkpoint's run and whether its gate was
-overridden. The loop iterations that produced or used any node are listed with it.
+overridden, the SFT policy's name, architecture and content hash. The loop iterations that produced
+or used any node are listed with it.
+
+An RL checkpoint's tether_rl.json records the SFT policy it started from (path and content hash). A
+run started from a directory that was registered only later (`tether policy register`) still reaches
+its policy node: the recorded hash is matched against the registered policies.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tether.store import ArtifactRecord, get_artifact, lineage, list_runs
+from tether.artifacts import EXPORT_KIND, POLICY_KIND, REWARD_MODEL_KIND, RL_CHECKPOINT_KIND, RM_EVAL_KIND
+from tether.store import ArtifactRecord, get_artifact, lineage, list_artifacts, list_runs
 from tether.store.iterations import IterationRecord, list_iterations
 
 if TYPE_CHECKING:
     from tether.project import Project
-    from tether.store import RunRecord
+    from tether.store import DbSession, RunRecord
+
+RL_META_FILE = "tether_rl.json"
+"""tether.rl.checkpoint.META_FILE, named here because importing that module loads torch."""
 
 
 @dataclass(frozen=True)
@@ -45,15 +54,15 @@ class LineageNode:
 def node_details(record: ArtifactRecord, runs: Sequence[RunRecord]) -> dict[str, Any]:
     """The few facts of an artifact that explain it, by kind."""
     meta = record.meta
-    if record.kind == "export":
+    if record.kind == EXPORT_KIND:
         keys = ("raters", "raters_left_out", "batches", "origins", "train", "test", "include_excluded")
         return {k: meta[k] for k in keys if k in meta}
-    if record.kind == "reward_model":
+    if record.kind == REWARD_MODEL_KIND:
         return {
             "train_pairs": meta.get("train_pairs"),
             "heldout_accuracy": (meta.get("metrics") or {}).get("test/accuracy"),
         }
-    if record.kind == "rl_checkpoint":
+    if record.kind == RL_CHECKPOINT_KIND:
         made_by = [r for r in runs if r.artifact_id == record.id]
         out: dict[str, Any] = {
             "algo": meta.get("algo"),
@@ -67,8 +76,11 @@ def node_details(record: ArtifactRecord, runs: Sequence[RunRecord]) -> dict[str,
                 "reason": made_by[-1].reason_stopped,
             }
         return out
-    if record.kind == "rm_eval":
+    if record.kind == RM_EVAL_KIND:
         return {"gate": meta.get("gate"), "accuracy": meta.get("accuracy")}
+    if record.kind == POLICY_KIND:
+        shown = ("name", "role", "architecture", "model_type", "parameters", "seed", "final_loss")
+        return {k: meta[k] for k in shown if k in meta} | {"content_sha256": record.content_hash}
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
 
 
@@ -114,9 +126,44 @@ def artifact_lineage(project: Project, artifact_id: str) -> LineageNode:
                 f"no artifact '{artifact_id}' in this project; `tether lineage` takes an artifact id"
             )
         records = {r.id: r for r in lineage(session, artifact_id=artifact_id)}
+        records = _with_recorded_policies(project, session, records)
         runs = list_runs(session, project_id=project.project_id)
         iterations = list_iterations(session, project_id=project.project_id)
     return build_tree(artifact_id, records, runs, iterations)
+
+
+def recorded_sft_sha256(project: Project, record: ArtifactRecord) -> str | None:
+    """The SFT policy's content hash an RL checkpoint's tether_rl.json records, if readable."""
+    file = project.resolve(record.path) / RL_META_FILE
+    try:
+        sft = json.loads(file.read_text(encoding="utf-8")).get("sft") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    digest = sft.get("content_sha256") if isinstance(sft, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
+def _with_recorded_policies(
+    project: Project, session: DbSession, records: dict[str, ArtifactRecord]
+) -> dict[str, ArtifactRecord]:
+    """RL checkpoints with no policy parent get the registered policy their tether_rl.json names."""
+    out = dict(records)
+    policies: list[ArtifactRecord] | None = None
+    for record in records.values():
+        if record.kind != RL_CHECKPOINT_KIND:
+            continue
+        if any(out[p].kind == POLICY_KIND for p in record.parents if p in out):
+            continue
+        digest = recorded_sft_sha256(project, record)
+        if digest is None:
+            continue
+        if policies is None:
+            policies = list_artifacts(session, project_id=project.project_id, kind=POLICY_KIND)
+        match = next((p for p in reversed(policies) if p.content_hash == digest), None)
+        if match is not None:
+            out[record.id] = replace(record, parents=(*record.parents, match.id))
+            out.setdefault(match.id, match)
+    return out
 
 
 RUN_SPECIFIC = ("run", "run_status", "reason")

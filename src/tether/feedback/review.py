@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import fmean
 
+from tether.artifacts import POLICY_KINDS
 from tether.errors import TetherInputError
 from tether.project import Project
 from tether.spec.model import Spec
@@ -42,8 +43,6 @@ from tether.store.prompts import STRATA, prompt_ids_by_key
 from tether.store.tasks import NewTask, add_responses, add_tasks, create_batch
 
 ORIGIN = "production"
-POLICY_KINDS = ("rl_checkpoint", "policy")
-"""Where the current policy comes from: the newest RL checkpoint, else the newest (SFT) policy."""
 
 
 # --- pure decisions ---------------------------------------------------------------------------------------
@@ -144,8 +143,8 @@ class FreshSampler:
 
 def policy_sampler(project: Project, *, seed: int = 0) -> FreshSampler:
     """The current policy (newest RL checkpoint, else newest policy) as a sampler."""
+    from tether.generation import sample_responses
     from tether.hf import load_causal_lm
-    from tether.sandbox.policy import sample_responses
 
     with project.store.session() as session:
         found = [latest_artifact(session, project_id=project.project_id, kind=k) for k in POLICY_KINDS]
@@ -154,7 +153,10 @@ def policy_sampler(project: Project, *, seed: int = 0) -> FreshSampler:
         raise TetherInputError("the project has no policy yet to sample fresh responses from")
     newest = max(candidates, key=lambda a: a.created_at)
     model, tokenizer = load_causal_lm(project.resolve(newest.path))
-    return FreshSampler(newest.id, lambda texts: sample_responses(model, tokenizer, texts, seed=seed))
+    generation = project.spec.generation
+    return FreshSampler(
+        newest.id, lambda texts: sample_responses(model, tokenizer, texts, config=generation, seed=seed)
+    )
 
 
 @dataclass(frozen=True)

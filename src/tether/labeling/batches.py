@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tether.generation import Sampling, sample_responses
 from tether.hf import load_causal_lm
 from tether.labeling.plan import (
     Generate,
@@ -17,7 +18,6 @@ from tether.labeling.plan import (
     summarize,
 )
 from tether.project import Project
-from tether.sandbox.policy import sample_responses
 from tether.store import list_prompts
 from tether.store.prompts import PromptRecord
 from tether.store.tasks import NewTask, add_responses, add_tasks, create_batch, used_prompt_ids
@@ -32,10 +32,21 @@ class PolicySource:
 
 
 class PairSampler:
-    """Two responses per prompt: two samples of one policy, or the policy against a baseline."""
+    """Two responses per prompt: two samples of one policy, or the policy against a baseline.
 
-    def __init__(self, policy: PolicySource, baseline: PolicySource | None, *, seed: int) -> None:
+    `generation` is how both sample: the project's spec `generation` section with any CLI overrides
+    applied. It has no default, so no caller samples with lengths its project did not ask for."""
+
+    def __init__(
+        self,
+        policy: PolicySource,
+        baseline: PolicySource | None,
+        *,
+        seed: int,
+        generation: Sampling,
+    ) -> None:
         self.policy, self.baseline, self.seed = policy, baseline, seed
+        self.generation = generation
         self._models = {policy.path: load_causal_lm(policy.path)}
         if baseline is not None:
             self._models[baseline.path] = load_causal_lm(baseline.path)
@@ -43,7 +54,7 @@ class PairSampler:
 
     def _sample(self, source: PolicySource, texts: list[str], seed: int) -> list[str]:
         model, tokenizer = self._models[source.path]
-        return sample_responses(model, tokenizer, texts, seed=seed)
+        return sample_responses(model, tokenizer, texts, config=self.generation, seed=seed)
 
     def sample_one(self, prompts: Sequence[PromptRecord]) -> list[str]:
         """One response of the policy per prompt (a counterfactual pair edits it)."""

@@ -1,18 +1,22 @@
 """Rater calibration: pure decisions on expert-anchor results.
 
-A new rater judges the calibration anchors first. At or below the spec's maximum
-disagreement on clear-cut anchors the rater becomes `active`; above it, `needs_retraining`
-with one retry on a fresh anchor ordering, and then `excluded`. Active raters keep getting
-hidden anchors; a rolling disagreement above the threshold takes them out of training data
-until they recalibrate. InstructGPT screened labelers at about 75% agreement with researchers;
-the spec's default of at most 25% disagreement is the same bar.
+A new rater judges the calibration anchors first, with the expert verdict shown after each.
+At or below the spec's maximum disagreement on clear-cut anchors the rater becomes `active`;
+above it, `needs_retraining` with one retry, and then `excluded`. Active raters keep getting
+hidden anchors; a rolling disagreement above the threshold, counted since the rater's latest
+readmission, takes them out of training data until they pass a recalibration round, and after
+`max_recalibrations` such cycles excludes them. A recalibration round draws anchors the rater has
+not answered before (topped up from the calibration set when too few remain), and no round after
+the first shows an expert verdict, so recalibration cannot be passed by replaying verdicts shown.
+InstructGPT screened labelers at about 75% agreement with researchers; the default of at most
+25% disagreement is the same bar.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 MAX_ROUNDS = 2
@@ -42,6 +46,37 @@ def calibration_order(keys: Sequence[str], *, rater_id: int, round_: int, seed: 
     order = list(keys)
     random.Random(int(_unit("calibration", seed, rater_id, round_) * 2**53)).shuffle(order)
     return order
+
+
+def round_anchors(
+    calibration: Sequence[str],
+    clear_cut: Sequence[str],
+    answered: Collection[str],
+    *,
+    rater_id: int,
+    round_: int,
+    seed: int,
+    recalibration: bool,
+) -> list[str]:
+    """The anchors of calibration round `round_`, in the order shown: `len(calibration)` of them.
+
+    A first round and its retry are the calibration set. A `recalibration` (the rater has been
+    active before) takes the clear-cut anchors the rater has not `answered` yet (a random draw
+    of the rater's own when there are more than enough), topped up from the calibration set when
+    too few remain. Either way the round is shown in canonical order shuffled per rater and round,
+    so a round of the calibration set alone is ordered exactly as calibration rounds always were.
+    """
+    if not recalibration:
+        return calibration_order(calibration, rater_id=rater_id, round_=round_, seed=seed)
+    size = len(calibration)
+    unseen = sorted(
+        (k for k in clear_cut if k not in answered),
+        key=lambda k: _unit("recalibration", seed, rater_id, round_, k),
+    )[:size]
+    picked = set(unseen)
+    picked |= set([k for k in calibration if k not in picked][: size - len(unseen)])
+    canonical = [k for k in clear_cut if k in picked]
+    return calibration_order(canonical, rater_id=rater_id, round_=round_, seed=seed)
 
 
 def anchor_rank(key: str, rater_id: int, seed: int) -> float:
@@ -90,16 +125,34 @@ def rolling_disagreement(correct: Sequence[bool], *, window: int = HIDDEN_WINDOW
 
 
 def hidden_anchor_decision(
-    correct: Sequence[bool], *, threshold: float, round_: int
+    correct: Sequence[bool],
+    *,
+    threshold: float,
+    round_: int,
+    failures: int = 0,
+    max_recalibrations: int = 2,
 ) -> StatusDecision | None:
-    """Move an active rater out of training data when hidden-anchor disagreement drifts up."""
+    """Move an active rater out of training data when hidden-anchor disagreement drifts up.
+
+    `correct` holds the hidden anchors judged since the rater's latest readmission; `failures`
+    counts the rater's earlier failed windows. Up to `max_recalibrations` failures send the rater
+    to recalibration; the next one excludes them.
+    """
     rate = rolling_disagreement(correct)
     if rate is None or rate <= threshold:
         return None
     n = min(len(correct), HIDDEN_WINDOW)
+    summary = f"rolling disagreement on the last {n} hidden anchors is {rate:.0%}, above {threshold:.0%}"
+    if failures >= max_recalibrations:
+        return StatusDecision(
+            "excluded",
+            f"{summary}, hidden-anchor failure {failures + 1} after {failures} recalibration(s) "
+            f"(max_recalibrations {max_recalibrations}); labels kept for analysis only",
+            round_,
+        )
     return StatusDecision(
         "needs_retraining",
-        f"rolling disagreement on the last {n} hidden anchors is {rate:.0%}, above {threshold:.0%}; "
-        "out of training data until recalibrated",
+        f"{summary}; out of training data until recalibrated "
+        f"(recalibration {failures + 1} of at most {max_recalibrations})",
         round_ + 1,
     )

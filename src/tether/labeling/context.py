@@ -129,12 +129,10 @@ def labeling_context(
 def project_labeling_context(project: Project) -> LabelingContext:
     """The labeling context; a sandbox project also gets ground truth on its anchor prompts,
     so that simulated raters can judge anchors like everything else."""
-    from tether.sandbox.anchors import anchor_prompt_meta
-    from tether.store import latest_artifact
+    from tether.world import world_for
 
-    with project.store.session() as session:
-        world = latest_artifact(session, project_id=project.project_id, kind="sandbox_world")
-    if world is None:
+    truth = world_for(project).anchor_truth(project)
+    if truth is None:
         return labeling_context(project)
-    seed = int(world.meta.get("seed", 0))
-    return labeling_context(project, seed=seed, meta_for=anchor_prompt_meta(seed))
+    seed, meta_for = truth
+    return labeling_context(project, seed=seed, meta_for=meta_for)

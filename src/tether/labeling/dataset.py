@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tether.artifacts import ANCHORS_KIND, EXPORT_KIND
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.labeling.export import AggregateStats, TaskVotes, Vote, aggregate, split_heldout
@@ -15,10 +16,8 @@ from tether.labeling.export_files import write_export
 from tether.project import Project
 from tether.store import ArtifactRecord, get_artifact, latest_artifact, register_artifact
 from tether.store.exports import VoteFacts, live_votes
-from tether.store.raters import list_raters
+from tether.store.raters import held_label_counts, list_raters
 from tether.store.tasks import batch_sources
-
-EXPORT_KIND = "export"
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,8 @@ class ExportResult:
     test: int
     raters: list[str]
     left_out: list[str]
+    held: dict[str, int] = field(default_factory=dict)
+    """Active raters' labels held out by a failed hidden-anchor window, by rater name."""
 
 
 def task_votes(facts: list[VoteFacts]) -> list[TaskVotes]:
@@ -63,11 +64,16 @@ def export_preferences(
     seed: int = 0,
 ) -> ExportResult:
     """Aggregate live judgments by majority, split held-out by dimension and stratum, write, register."""
+    # --include-excluded keeps everything, held labels too; otherwise active raters only, less
+    # the labels their failed hidden-anchor windows hold until they pass recalibration.
     statuses = None if include_excluded else {"active"}
     with project.store.session() as session:
-        facts = live_votes(session, project_id=project.project_id, statuses=statuses)
+        facts = live_votes(
+            session, project_id=project.project_id, statuses=statuses, hold_out=not include_excluded
+        )
         raters = list_raters(session, project_id=project.project_id)
-        world = latest_artifact(session, project_id=project.project_id, kind="anchors")
+        counts = {} if include_excluded else held_label_counts(session, project_id=project.project_id)
+        world = latest_artifact(session, project_id=project.project_id, kind=ANCHORS_KIND)
     if not facts:
         raise TetherInputError("no judgments from included raters yet; label (or simulate) before exporting")
     rows, stats = aggregate(task_votes(facts), keep_ties=keep_ties)
@@ -90,6 +96,9 @@ def export_preferences(
         "origins": dict(sorted(Counter(r.origin for r in rows).items())),
         "aggregate": vars(stats),
     }
+    held = {r.name: counts[r.id] for r in raters if r.status == "active" and r.id in counts}
+    if held:  # only when something is held, so exports without holds keep their content hash
+        manifest["held_out"] = held
     write_export(out, train, test, fmt=fmt, manifest=manifest)
     with project.store.session() as session:
         sources = batch_sources(session, batch_ids=manifest["batches"])
@@ -106,4 +115,4 @@ def export_preferences(
             parents=parents,
             meta={"format": fmt, "train": len(train), "test": len(test), **manifest},
         )
-    return ExportResult(artifact, stats, len(train), len(test), used, left_out)
+    return ExportResult(artifact, stats, len(train), len(test), used, left_out, held)

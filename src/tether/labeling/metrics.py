@@ -43,6 +43,12 @@ class RaterStats:
     judgments: int
     anchor_agreement: float | None
     anchors_judged: int
+    calibration_agreement: float | None
+    """Agreement with the experts in calibration rounds only (made with the rubric fresh in mind)."""
+    calibration_anchors: int
+    hidden_anchor_agreement: float | None
+    """Agreement with the experts on hidden anchors only, met among live work."""
+    hidden_anchors_judged: int
     majority_agreement: float | None
     majority_items: int
     peer_agreement: dict[str, float | None]
@@ -301,7 +307,10 @@ def _rater_stats(
 ) -> tuple[list[RaterStats], _Peers]:
     n, r, choice = len(names), t["rater"], t["choice"]
     everything, decided = np.ones(len(r), dtype=bool), choice != TIE
-    anchor, anchors = group_mean(t["anchor_correct"] == 1, r, t["anchor_correct"] >= 0, n)
+    right, graded = t["anchor_correct"] == 1, t["anchor_correct"] >= 0
+    anchor, anchors = group_mean(right, r, graded, n)
+    calibration, calibrations = group_mean(right, r, graded & t["practice"], n)
+    hidden, hiddens = group_mean(right, r, graded & ~t["practice"], n)
     ov = t["overlap"]
     eligible, agrees = others_majority(t["item"][ov], choice[ov])
     majority, majority_items = group_mean(agrees, r[ov], eligible, n)
@@ -319,6 +328,10 @@ def _rater_stats(
             judgments=int(judgments[i]),
             anchor_agreement=_none(anchor[i]),
             anchors_judged=int(anchors[i]),
+            calibration_agreement=_none(calibration[i]),
+            calibration_anchors=int(calibrations[i]),
+            hidden_anchor_agreement=_none(hidden[i]),
+            hidden_anchors_judged=int(hiddens[i]),
             majority_agreement=_none(majority[i]),
             majority_items=int(majority_items[i]),
             peer_agreement={d: _none(peers.agreement[i, j]) for j, d in enumerate(dims)},

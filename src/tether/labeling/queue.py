@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from tether.labeling.calibration import (
     anchor_rank,
-    calibration_order,
     hidden_anchor_due,
     presentation_swapped,
+    round_anchors,
 )
 from tether.labeling.context import LabelingContext
 from tether.store import DbSession as Session
@@ -61,6 +61,19 @@ def _item(
     return QueueItem(assignment, task, left, right, done, len(ctx.calibration_keys))
 
 
+def _answered_before(session: Session, ctx: LabelingContext, rater: RaterRecord, round_: int) -> set[str]:
+    """Anchor keys the rater was shown before calibration round `round_`: earlier rounds and
+    hidden anchors (which come only between rounds, so the set holds still during a round)."""
+    key_of = {task_id: key for key, task_id in ctx.anchor_tasks.items()}
+    earlier = [
+        a
+        for purpose in ("calibration", "hidden_anchor")
+        for a in rater_assignments(session, rater_id=rater.id, purpose=purpose)
+        if purpose == "hidden_anchor" or a.round < round_
+    ]
+    return {key_of[a.task_id] for a in earlier if a.task_id in key_of}
+
+
 def _calibration_assignment(
     session: Session, ctx: LabelingContext, rater: RaterRecord
 ) -> AssignmentRecord | None:
@@ -70,7 +83,21 @@ def _calibration_assignment(
         for a in rater_assignments(session, rater_id=rater.id, purpose="calibration")
         if a.round == round_
     }
-    for key in calibration_order(ctx.calibration_keys, rater_id=rater.id, round_=round_, seed=ctx.seed):
+    # A rater who has been active before is recalibrating (hidden anchors failed, or an admin
+    # asked): that round is drawn from anchors they have not answered yet.
+    recalibration = round_ > 1 and rater.readmitted_at is not None
+    answered = _answered_before(session, ctx, rater, round_) if recalibration else set()
+    clear_cut = [key for key, anchor in ctx.anchors.items() if anchor.clear_cut and key in ctx.anchor_tasks]
+    keys = round_anchors(
+        ctx.calibration_keys,
+        clear_cut,
+        answered,
+        rater_id=rater.id,
+        round_=round_,
+        seed=ctx.seed,
+        recalibration=recalibration,
+    )
+    for key in keys:
         task_id = ctx.anchor_tasks[key]
         if task_id not in judged:
             swapped = presentation_swapped(task_id=task_id, rater_id=rater.id, round_=round_, seed=ctx.seed)
@@ -94,8 +121,9 @@ def _hidden_anchor_assignment(
         return None
     served = {a.task_id for a in rater_assignments(session, rater_id=rater.id, purpose="hidden_anchor")}
     calibration = set(ctx.calibration_keys)
-    # Anchors outside the calibration set first (the rater has not seen their explanations),
-    # each group in an order of the rater's own, so hidden anchors cannot be predicted.
+    # Anchors outside the calibration set first: only the first calibration round (which is that
+    # set) shows expert verdicts, so the rater has never been told these. Each group comes in an
+    # order of the rater's own, so hidden anchors cannot be predicted.
     keys = sorted(ctx.anchor_tasks, key=lambda k: (k in calibration, anchor_rank(k, rater.id, ctx.seed)))
     for key in keys:
         task_id = ctx.anchor_tasks[key]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from tether.errors import TetherInputError
 from tether.project import Project
-from tether.store.raters import RaterRecord, add_rater, get_rater, set_rater_status
+from tether.store.raters import RaterRecord, add_rater, close_recalibrations, get_rater, set_rater_status
 
 TOKEN_BYTES = 32
 
@@ -63,12 +63,17 @@ def add_person(
 
 
 def _change(project: Project, name: str, status: str, reason: str, *, new_round: bool = False) -> RaterRecord:
+    """Record a manual status decision. A manual readmission ends any failed hidden-anchor
+    window's hold at the rater's latest label, but releases nothing: only passing a calibration
+    round lets held labels back into training data."""
     if not reason.strip():
         raise TetherInputError("a reason is required: every status change records why")
     with project.store.session() as session:
         rater = get_rater(session, project_id=project.project_id, name=name)
         if rater.is_admin:
             raise TetherInputError(f"'{name}' is an admin account, not a rater")
+        if status == "active":
+            close_recalibrations(session, rater_id=rater.id, release=False)
         return set_rater_status(
             session,
             rater_id=rater.id,

@@ -16,7 +16,13 @@ from tether.labeling.metrics import rater_report
 from tether.labeling.peer import PeerFlagRule
 from tether.project import Project
 from tether.store.judgments import JudgmentFacts, judgment_facts
-from tether.store.raters import RaterRecord, list_raters, rater_events
+from tether.store.raters import (
+    RaterRecord,
+    held_label_counts,
+    list_raters,
+    rater_events,
+    rater_recalibrations,
+)
 
 CHOICE_CODE = {"A": 0, "B": 1, "tie": 2}
 LENGTH_RATIO = 1.2
@@ -63,11 +69,17 @@ def judgment_table(
 
 
 def raters_status(project: Project) -> dict[str, Any]:
-    """Every rater's status, latest reason and figures, plus the pool's agreement (JSON-safe)."""
+    """Every rater's status, latest reason and figures, plus the pool's agreement (JSON-safe).
+
+    Expert agreement comes three ways: `anchor_agreement` over every anchor, and apart for
+    calibration rounds and hidden anchors, since a rater can be shown calibration verdicts
+    and replay them, while hidden anchors look like any other task."""
     with project.store.session() as session:
         raters = list_raters(session, project_id=project.project_id)
         facts = judgment_facts(session, project_id=project.project_id)
         history = {r.id: rater_events(session, rater_id=r.id) for r in raters}
+        cycles = {r.id: len(rater_recalibrations(session, rater_id=r.id)) for r in raters}
+        held = held_label_counts(session, project_id=project.project_id)
     # A rater who disagrees with their peers more often than the project tolerates disagreeing
     # with the experts is a candidate for review (the rest of the rule: `PeerFlagRule`).
     rule = PeerFlagRule(floor=1.0 - project.spec.labeling.max_expert_disagreement)
@@ -84,6 +96,9 @@ def raters_status(project: Project) -> dict[str, Any]:
                 "status": rater.status,
                 "in_training_data": rater.status == "active",
                 "reason": None if event is None else event.reason,
+                # Failed hidden-anchor windows, and the live labels they still hold out of training.
+                "recalibrations": cycles[rater.id],
+                "held_labels": held.get(rater.id, 0),
                 **{k: v for k, v in stats.get(rater.name, {}).items() if k != "name"},
             }
         )

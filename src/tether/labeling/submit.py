@@ -12,7 +12,12 @@ import math
 from dataclasses import dataclass
 
 from tether.errors import TetherInputError
-from tether.labeling.calibration import StatusDecision, calibration_decision, hidden_anchor_decision
+from tether.labeling.calibration import (
+    HIDDEN_WINDOW,
+    StatusDecision,
+    calibration_decision,
+    hidden_anchor_decision,
+)
 from tether.labeling.context import LabelingContext
 from tether.store import DbSession as Session
 from tether.store.judgments import (
@@ -24,7 +29,13 @@ from tether.store.judgments import (
     rater_judgments,
     round_judgments,
 )
-from tether.store.raters import RaterRecord, set_rater_status
+from tether.store.raters import (
+    RaterRecord,
+    add_recalibration,
+    close_recalibrations,
+    rater_recalibrations,
+    set_rater_status,
+)
 from tether.store.tasks import AssignmentRecord, complete_assignment, get_assignment
 
 CHOICES = ("A", "B", "tie")
@@ -34,7 +45,10 @@ MAX_KEY = 200
 
 @dataclass(frozen=True)
 class AnchorFeedback:
-    """Shown to a calibrating rater after each anchor: the expert verdict, in the rater's order."""
+    """Shown after each anchor of a first calibration round: the expert verdict, in the rater's order.
+
+    Later rounds show none: they reuse anchors whose verdicts the rater may have been shown, or use
+    new ones whose verdicts would let a rater pass later checks by replaying them."""
 
     expert_choice: str
     explanation: str
@@ -47,6 +61,8 @@ class SubmitResult:
     replayed: bool
     feedback: AnchorFeedback | None
     status: StatusDecision | None
+    round_complete: bool = False
+    """This judgment ended a calibration round (`status` holds its outcome)."""
 
 
 def canonical(choice: str, swapped: bool) -> str:
@@ -88,7 +104,7 @@ def _feedback(
     ctx: LabelingContext, assignment: AssignmentRecord, judgment: JudgmentRecord
 ) -> AnchorFeedback | None:
     anchor = ctx.task_anchor.get(assignment.task_id)
-    if anchor is None or assignment.purpose != "calibration":
+    if anchor is None or assignment.purpose != "calibration" or assignment.round > 1:
         return None
     shown = canonical(anchor.label, bool(assignment.swapped))
     return AnchorFeedback(shown, anchor.explanation, judgment.choice == anchor.label)
@@ -107,25 +123,57 @@ def _replay(
     return SubmitResult(previous, True, _feedback(ctx, assignment, previous), None)
 
 
+def _round_decision(
+    session: Session, ctx: LabelingContext, rater: RaterRecord, assignment: AssignmentRecord
+) -> StatusDecision | None:
+    """The outcome of a calibration round once its last anchor is judged; None before that."""
+    answered = round_judgments(session, rater_id=rater.id, round_=assignment.round)
+    if len(answered) < len(ctx.calibration_keys):
+        return None
+    graded = [j for j in answered if j.correct is not None]
+    wrong = sum(not j.correct for j in graded)
+    decision = calibration_decision(
+        round_=assignment.round, wrong=wrong, total=len(graded), threshold=ctx.policy.max_expert_disagreement
+    )
+    if decision.status == "active":
+        close_recalibrations(session, rater_id=rater.id, release=True)  # held labels count again
+    return decision
+
+
+def _hidden_anchor_check(session: Session, ctx: LabelingContext, rater: RaterRecord) -> StatusDecision | None:
+    """The rolling hidden-anchor check over the judgments since the rater's latest readmission."""
+    since = rater_judgments(session, rater_id=rater.id, purpose="hidden_anchor", after=rater.readmitted_at)
+    graded = [j for j in since if j.correct is not None]
+    failures = len(rater_recalibrations(session, rater_id=rater.id))
+    decision = hidden_anchor_decision(
+        [j.correct for j in graded if j.correct is not None],
+        threshold=ctx.policy.max_expert_disagreement,
+        round_=rater.calibration_round,
+        failures=failures,
+        max_recalibrations=ctx.policy.max_recalibrations,
+    )
+    if decision is not None:
+        # The failed window's labels are held from its first hidden anchor on (docs/labeling.md).
+        window = graded[-HIDDEN_WINDOW:]
+        add_recalibration(
+            session,
+            rater_id=rater.id,
+            first_judgment_id=window[0].id,
+            failed_judgment_id=window[-1].id,
+            outcome=decision.status,
+        )
+    return decision
+
+
 def _advance(
     session: Session, ctx: LabelingContext, rater: RaterRecord, assignment: AssignmentRecord
 ) -> StatusDecision | None:
     """Decide the rater's status when a calibration round ends or hidden anchors drift."""
-    threshold = ctx.policy.max_expert_disagreement
     decision = None
     if assignment.purpose == "calibration":
-        answered = round_judgments(session, rater_id=rater.id, round_=assignment.round)
-        if len(answered) >= len(ctx.calibration_keys):
-            graded = [j for j in answered if j.correct is not None]
-            wrong = sum(not j.correct for j in graded)
-            decision = calibration_decision(
-                round_=assignment.round, wrong=wrong, total=len(graded), threshold=threshold
-            )
+        decision = _round_decision(session, ctx, rater, assignment)
     elif assignment.purpose == "hidden_anchor" and rater.status == "active":
-        hidden = [j.correct for j in rater_judgments(session, rater_id=rater.id, purpose="hidden_anchor")]
-        decision = hidden_anchor_decision(
-            [c for c in hidden if c is not None], threshold=threshold, round_=rater.calibration_round
-        )
+        decision = _hidden_anchor_check(session, ctx, rater)
     if decision is not None:
         set_rater_status(
             session,
@@ -181,4 +229,5 @@ def submit_judgment(
     )
     complete_assignment(session, assignment_id=assignment.id)
     decision = _advance(session, ctx, rater, assignment)
-    return SubmitResult(judgment, False, _feedback(ctx, assignment, judgment), decision)
+    ended = assignment.purpose == "calibration" and decision is not None
+    return SubmitResult(judgment, False, _feedback(ctx, assignment, judgment), decision, ended)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tether.artifacts import POLICY_KIND, latest
 from tether.feedback.loop.results import CollectResult, GateResult, PlanResult, RewardResult
 from tether.feedback.loop.results_policy import DiagnoseResult, EvalsResult, RLResult
 from tether.project import Project
@@ -65,7 +66,17 @@ def collect(project: Project, *, now: datetime | None = None) -> ReportData:
         spec_hash=project.spec_hash,
         generated_at=now or datetime.now(UTC),
         iterations=tuple(reports),
+        policy=_policy(project),
     )
+
+
+def _policy(project: Project) -> str | None:
+    """`policy-… (name)` of the SFT policy every stage defaults to, if one is registered."""
+    record = latest(project, POLICY_KIND)
+    if record is None:
+        return None
+    name = record.meta.get("name")
+    return f"{record.id} ({name})" if name else record.id
 
 
 def _run_id(record: IterationRecord) -> str | None:

@@ -288,6 +288,8 @@ class ReportData:
     spec_hash: str
     generated_at: datetime
     iterations: tuple[IterationReport, ...] = field(default=())
+    policy: str | None = None
+    """The default SFT policy: its artifact id and name, when one is registered."""
 
     @property
     def stop(self) -> StopNotice | None:

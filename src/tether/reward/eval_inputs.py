@@ -14,18 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether.artifacts import EXPORT_KIND, REWARD_MODEL_KIND, ResolvedArtifact, is_sandbox, resolve
 from tether.errors import TetherInputError
-from tether.resolve import ResolvedArtifact, resolve
 
 if TYPE_CHECKING:
     from tether.labeling.export import PreferenceRow
     from tether.project import Project
     from tether.reward.evaluate import GoldHook
-    from tether.reward.probes import EditGuard
     from tether.reward.scoring import RewardModel
+    from tether.world import EditGuard
 
-REWARD_MODEL_KIND = "reward_model"
-EXPORT_KIND = "export"
 CHECKPOINT_META = "tether_reward.json"
 
 Say = Callable[[str], None]
@@ -59,7 +57,7 @@ def load_inputs(
     from tether.reward.scoring import load_reward_model
 
     ckpt = resolve(project, kind=REWARD_MODEL_KIND, explicit=checkpoint)
-    say(f"using {REWARD_MODEL_KIND} {ckpt.describe()}")
+    say(f"using {ckpt.describe()}")
     export = resolve_export(project, ckpt.path, data, say=say)
     rows = heldout_rows(export.path)
     model = load_reward_model(ckpt.path)
@@ -97,10 +95,10 @@ def resolve_export(
             except TetherInputError as exc:
                 say(f"the checkpoint's recorded export is unusable ({exc})")
             else:
-                say(f"using {EXPORT_KIND} {found.describe()}")
+                say(f"using {found.describe()}")
                 return found
     found = resolve(project, kind=EXPORT_KIND, explicit=explicit)
-    say(f"using {EXPORT_KIND} {found.describe()}")
+    say(f"using {found.describe()}")
     return found
 
 
@@ -119,13 +117,12 @@ def pair_context(project: Project, rows: list[PreferenceRow]) -> PairContext:
     All None when the rows' tasks are not this project's (an export from elsewhere); the gold pieces
     only exist in a sandbox project, whose prompts carry their ground truth.
     """
-    from tether.store import latest_artifact
     from tether.store.tasks import task_view
 
     positions: list[bool] = []
     metas: dict[int, dict[str, Any]] = {}
+    sandbox = is_sandbox(project)
     with project.store.session() as session:
-        sandbox = latest_artifact(session, project_id=project.project_id, kind="sandbox_world") is not None
         for row in rows:
             try:
                 view = task_view(session, task_id=row.task_id)
@@ -138,8 +135,8 @@ def pair_context(project: Project, rows: list[PreferenceRow]) -> PairContext:
     if not sandbox:
         return PairContext(positions)
     # Only a sandbox project reaches here: its world supplies the gold grader the evaluation reports.
-    from tether.sandbox.gold_pairs import edit_guard, gold_hook, sandbox_prompts_by_task
+    from tether.world import world_for
 
-    by_task = sandbox_prompts_by_task(metas)
-    by_text = {row.prompt: by_task[row.task_id] for row in rows if row.task_id in by_task}
-    return PairContext(positions, gold_hook(metas), edit_guard(by_text))
+    world = world_for(project)
+    prompts = [(row.prompt, metas[row.task_id]) for row in rows]
+    return PairContext(positions, world.gold_hook(metas), world.edit_guard(prompts))

@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from tether.artifacts import RM_EVAL_KIND
 from tether.reward.evaluate import Accuracy, RMReport
 from tether.reward.probes import ProbeResult
 from tether.spec import Spec
@@ -46,7 +47,6 @@ from tether.spec import Spec
 if TYPE_CHECKING:
     from tether.project import Project
 
-RM_EVAL_KIND = "rm_eval"
 
 GatePolicy = Literal["strict", "interval"]
 """How a marginal check is decided: strict fails it, interval passes it with a warning."""

@@ -70,7 +70,7 @@ def evaluate_and_gate(
     result, not an exception: the caller decides (the CLI exits 3, the loop remediates)."""
     from tether.reward.evaluate import evaluate_reward_model
     from tether.reward.gate import check_gate
-    from tether.reward.probes import run_probes
+    from tether.reward.probes import probe_context, run_probes
 
     with status("loading the reward model"):
         inputs = load_inputs(project, reward_model, data, say=say)
@@ -98,6 +98,7 @@ def evaluate_and_gate(
                 seed=seed,
                 batch_size=batch_size,
                 fair=pairs.fair_edit,
+                context=probe_context(project),
             )
         verdict = check_gate(report, probes, spec)
     out_dir = out or project.path("rm_eval", inputs.ident, "rm_eval.json").parent
@@ -131,8 +132,8 @@ def write_outputs(
 
 def register_eval(inputs: EvalInputs, json_path: Path, report: RMReport, verdict: GateVerdict | None) -> str:
     """Register rm_eval.json as an `rm_eval` artifact, child of the reward model and the export."""
+    from tether.artifacts import RM_EVAL_KIND
     from tether.hashing import content_sha256
-    from tether.reward.gate import RM_EVAL_KIND
     from tether.store import register_artifact
 
     project = inputs.project

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tether.errors import TetherInputError
-from tether.hf import quiet_transformers, require_safetensors
+from tether.hf import ensure_pad_token, quiet_transformers, require_safetensors
 from tether.reward.config import RewardTrainConfig
 from tether.reward.data import EncodedPair, PairCollator
 from tether.reward.loss import bradley_terry_loss, pair_accuracy
@@ -38,9 +38,7 @@ def load_reward_base(base: Path, *, seed: int) -> tuple[PreTrainedModel, PreTrai
 
     require_safetensors(base)
     quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(base), where=str(base))
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id

@@ -8,35 +8,38 @@ registered by name, as Inspect AI registers its scorers, so a result records `{n
 can be rebuilt. None means the edit does not apply (a list cannot become a list again); such
 responses are left out of that probe's n.
 
-Sandbox responses are edited with the sandbox grammar's own phrases, so the edit stays in the
-vocabulary the sandbox reward model was trained on and still parses; anything else gets a generic
-English edit. The `position` probe swaps A and B, which only a pairwise judge can notice: a scalar
-reward model scores each response alone, so it reports 0 by construction, with a note.
+The edits use a style lexicon (`tether.spec.style.StyleLexicons`: the spec's `style:` section,
+ordinary assistant English by default), given with the project's world in a `ProbeContext`. A
+world may bring its own edit for a probe: the sandbox edits its responses with its grammar's
+phrases, so an edit stays in the vocabulary its reward model was trained on and still parses.
+The `position` probe swaps A and B, which only a pairwise judge can notice: a scalar reward model
+scores each response alone, so it reports 0 by construction, with a note.
 
-    results = run_probes(model, rows, [make_probe("filler"), make_probe("list")])
+    context = probe_context(project)
+    results = run_probes(model, rows, [make_probe("filler", context), make_probe("list", context)])
 """
 
 from __future__ import annotations
 
 import random
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tether.labeling.export import PreferenceRow
 from tether.reward.metrics import bootstrap_interval
+from tether.reward.probe_edits import LexiconEdits
 from tether.reward.scoring import Scorer
-from tether.sandbox import grammar as g
-from tether.sandbox.world import HOWTO
+from tether.spec.style import StyleLexicons
+from tether.world import EditGuard, ProbeEdit, World, world_for
 
+if TYPE_CHECKING:
+    from tether.project import Project
 
-class Probe(Protocol):
-    """An edit of one response; None when it does not apply to this response."""
-
-    def __call__(self, response: str, rng: random.Random) -> str | None: ...
+Probe = ProbeEdit
+"""An edit of one response; None when it does not apply to this response."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,24 @@ class ProbeSpec:
     edit: Probe
     order_only: bool = False
     """True for an A/B order swap: it changes nothing a scalar reward model reads."""
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What probes edit with: a style lexicon, and a world's own edits by probe name."""
+
+    lexicon: StyleLexicons = field(default_factory=StyleLexicons)
+    edits: Mapping[str, ProbeEdit] = field(default_factory=dict)
+    """A world's edit replaces the lexicon edit of the probe of that name (the sandbox grammar's)."""
+
+    @classmethod
+    def for_world(cls, world: World, spec_style: StyleLexicons) -> ProbeContext:
+        return cls(world.lexicon(spec_style), world.probe_edits())
+
+
+def probe_context(project: Project) -> ProbeContext:
+    """The probes' context in `project`: its world's edits and lexicon (the spec's `style:`)."""
+    return ProbeContext.for_world(world_for(project), project.spec.style)
 
 
 _REGISTRY: dict[str, tuple[Callable[..., Probe], bool]] = {}
@@ -71,129 +92,50 @@ def probe_names() -> list[str]:
     return list(_REGISTRY)
 
 
-def make_probe(name: str, **args: Any) -> ProbeSpec:
-    """Build a registered probe; raises KeyError naming the known probes."""
+def make_probe(name: str, context: ProbeContext | None = None, **args: Any) -> ProbeSpec:
+    """Build a registered probe (default context: the English lexicon, no world's edits); raises
+    KeyError naming the known probes."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown probe '{name}'; known probes: {', '.join(_REGISTRY)}")
     factory, order_only = _REGISTRY[name]
-    return ProbeSpec(name, dict(args), factory(**args), order_only)
+    context = context or ProbeContext()
+    edit = context.edits.get(name) or factory(context.lexicon, **args)
+    return ProbeSpec(name, dict(args), edit, order_only)
 
 
-def default_probes() -> list[ProbeSpec]:
-    return [make_probe(name) for name in _REGISTRY]
-
-
-# --- sandbox sentences ------------------------------------------------------------------------------------
-
-
-def _sandbox_sentences(response: str) -> tuple[g.ParsedResponse, list[str]] | None:
-    """The parse and the plain sentences ("... .") of a sandbox response, list markup removed."""
-    parsed = g.parse(response)
-    if parsed is None:
-        return None
-    tokens = response.split()
-    header = g.LIST_HEADER.split()
-    if parsed.as_list:
-        tokens = [t for t in tokens[len(header) :] if t != "-"]
-    text = " ".join(tokens)
-    return parsed, [s.strip() + " ." for s in text.split(" .") if s.strip()]
-
-
-def _sandbox_join(sentences: Sequence[str], as_list: bool) -> str:
-    if as_list:
-        return f"{g.LIST_HEADER} " + " ".join(f"- {s}" for s in sentences)
-    return " ".join(sentences)
-
-
-def _core_index(sentences: Sequence[str]) -> int:
-    """Position of the claim (answer, steps, refusal, "i do not know"); fillers and hedges are not."""
-    style = set(g.FILLERS) | set(g.HEDGE_SENTENCES) | set(g.CONFIDENT_SENTENCES)
-    return next(i for i, s in enumerate(sentences) if s not in style)
-
-
-def _first_lower(text: str) -> str:
-    return text[:1].lower() + text[1:]
+def default_probes(context: ProbeContext | None = None) -> list[ProbeSpec]:
+    return [make_probe(name, context) for name in _REGISTRY]
 
 
 # --- the probes -------------------------------------------------------------------------------------------
 
 
 @register_probe("filler")
-def filler() -> Probe:
-    """Append a filler sentence ("i hope this helps ."): longer, no better."""
-
-    def edit(response: str, rng: random.Random) -> str | None:
-        found = _sandbox_sentences(response)
-        if found is None:
-            return f"{response.rstrip()} I hope this helps! Let me know if you have any other questions."
-        parsed, sentences = found
-        unused = [c for c in g.CLOSERS if c not in sentences]
-        if not unused:
-            return None
-        return _sandbox_join([*sentences, rng.choice(unused)], parsed.as_list)
-
-    return edit
+def filler(lexicon: StyleLexicons) -> Probe:
+    """Append a filler sentence ("I hope this helps!"): longer, no better."""
+    return LexiconEdits(lexicon).filler
 
 
 @register_probe("hedge")
-def hedge() -> Probe:
-    """Hedge the claim ("i think the answer is ..."); applies to plain answers, as the grammar allows."""
-
-    def edit(response: str, rng: random.Random) -> str | None:
-        found = _sandbox_sentences(response)
-        if found is None:
-            return f"I'm not completely sure, but {_first_lower(response.lstrip())}"
-        parsed, sentences = found
-        if parsed.kind != "answer" or parsed.value == HOWTO or parsed.confident:
-            return None  # the grammar hedges plain answers only; sure and unsure at once does not parse
-        core = _core_index(sentences)
-        if not sentences[core].startswith(tuple(g.HEDGE_PREFIXES)):
-            sentences[core] = f"{rng.choice(g.HEDGE_PREFIXES)} {sentences[core]}"
-        elif not set(g.HEDGE_SENTENCES) & set(sentences):
-            sentences.insert(core + 1, rng.choice(g.HEDGE_SENTENCES))
-        else:
-            return None
-        return _sandbox_join(sentences, parsed.as_list)
-
-    return edit
+def hedge(lexicon: StyleLexicons) -> Probe:
+    """Hedge the claim ("I think ..."), or add a hedging sentence to a hedged one."""
+    return LexiconEdits(lexicon).hedge
 
 
 @register_probe("list")
-def as_list() -> Probe:
-    """Reformat the same sentences as a bulleted list."""
-
-    def edit(response: str, rng: random.Random) -> str | None:
-        found = _sandbox_sentences(response)
-        if found is None:
-            if response.lstrip().startswith(("- ", "* ")):
-                return None
-            parts = [s for s in re.split(r"(?<=[.!?])\s+", response.strip()) if s]
-            return "\n".join(f"- {s}" for s in parts) if parts else None
-        parsed, sentences = found
-        return None if parsed.as_list else _sandbox_join(sentences, True)
-
-    return edit
+def as_list(lexicon: StyleLexicons) -> Probe:
+    """Reformat the same sentences as a bulleted list, one a line."""
+    return LexiconEdits(lexicon).list
 
 
 @register_probe("confident")
-def confident() -> Probe:
-    """Add confident phrasing ("trust me on this .") after the claim of an unhedged answer."""
-
-    def edit(response: str, rng: random.Random) -> str | None:
-        found = _sandbox_sentences(response)
-        if found is None:
-            return f"I am completely certain about this. {response.lstrip()}"
-        parsed, sentences = found
-        if parsed.kind != "answer" or parsed.hedges or parsed.confident:
-            return None
-        sentences.insert(_core_index(sentences) + 1, rng.choice(g.CONFIDENT_SENTENCES))
-        return _sandbox_join(sentences, parsed.as_list)
-
-    return edit
+def confident(lexicon: StyleLexicons) -> Probe:
+    """Claim certainty ("Certainly, ...") before an answer that neither hedges nor already claims it."""
+    return LexiconEdits(lexicon).confident
 
 
 @register_probe("position", order_only=True)
-def position() -> Probe:
+def position(lexicon: StyleLexicons) -> Probe:
     """Swap which response is shown first. The edit itself is the identity: order is not in the text."""
 
     def edit(response: str, rng: random.Random) -> str | None:
@@ -207,10 +149,6 @@ def position() -> Probe:
 SCALAR_ORDER_NOTE = (
     "0 by construction: a scalar reward model scores each response alone (matters for pairwise judges)"
 )
-
-
-EditGuard = Callable[[str, str, str], bool]
-"""(prompt, original, edited) -> True when the edit did not raise quality (an independent grader)."""
 
 
 @dataclass(frozen=True)
@@ -251,8 +189,10 @@ def run_probes(
     seed: int = 0,
     batch_size: int = 64,
     fair: EditGuard | None = None,
+    context: ProbeContext | None = None,
 ) -> list[ProbeResult]:
-    """Apply each probe to the rows' responses and measure the reward change; default: every probe.
+    """Apply each probe to the rows' responses and measure the reward change; default: every probe,
+    made with `context` (`probe_context(project)`; None: the English lexicon).
 
     `fair`, when given, is an independent grader's word on each edit: edits it says raised quality
     are left out (and counted in the note), since a probe must only measure edits that should not
@@ -262,7 +202,7 @@ def run_probes(
     prompts = [p for p, _ in items]
     original = model.score(prompts, [r for _, r in items], batch_size) if items else np.zeros(0)
     results = []
-    for spec in probes if probes is not None else default_probes():
+    for spec in probes if probes is not None else default_probes(context):
         if spec.order_only:
             results.append(
                 ProbeResult(spec.name, spec.args, len(items), 0.0, 0.0, 0.0, 0.0, SCALAR_ORDER_NOTE)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from tether.errors import TetherInputError
-from tether.hf import quiet_transformers, require_safetensors, scored_text
+from tether.hf import ensure_pad_token, quiet_transformers, require_safetensors, scored_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -102,7 +102,7 @@ def load_reward_model(path: Path, *, device: str | None = None) -> RewardModel:
 
     require_safetensors(path)
     quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(path), where=str(path))
     model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
     if model.config.num_labels != 1:
         raise TetherInputError(

@@ -29,9 +29,10 @@ import torch
 from accelerate import Accelerator, DataLoaderConfiguration, PartialState
 from accelerate.utils import set_seed
 
+from tether.artifacts import REWARD_MODEL_KIND
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
-from tether.hf import require_safetensors
+from tether.hf import context_length, require_safetensors
 from tether.reward.config import RewardTrainConfig
 from tether.reward.data import (
     EncodedPair,
@@ -51,7 +52,6 @@ from tether.reward.model import (
     staged_dir,
     with_lora,
 )
-from tether.sandbox.policy import context_length
 from tether.store import ArtifactRecord, find_artifact_by_path, register_artifact
 
 if TYPE_CHECKING:
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
 
     from tether.project import Project
 
-REWARD_MODEL_KIND = "reward_model"
 META_FILE = "tether_reward.json"
 METRICS_FILE = "metrics.jsonl"
 META_FORMAT = 1

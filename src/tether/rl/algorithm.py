@@ -6,13 +6,15 @@ metrics; the loop (`tether.rl.run`) owns everything around it: β, the budget, m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
 
+from tether.monitors.features import DEFAULT_FEATURES, TextFeatures
 from tether.reward.scoring import Scorer
 from tether.rl.config import RLConfig
 from tether.rl.experience import (
@@ -40,6 +42,10 @@ class StepContext:
     processing: ScoreProcessing
     gold: bool
     """Log gold/* metrics (a sandbox project)."""
+    reference_off: Callable[[], AbstractContextManager[Any]] = nullcontext
+    """Entered around the reference's forward: with LoRA it switches the policy's adapter off."""
+    features: TextFeatures = DEFAULT_FEATURES
+    """The project's style features, for the ``gen/*`` metrics (`tether.monitors.features.features_for`)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ def sample_and_collect(ctx: StepContext, sampler: PromptSampler, beta: float) ->
         processing=ctx.processing,
         kl_estimator=ctx.cfg.kl_estimator,
         chunk=ctx.cfg.minibatch_size,
+        reference_off=ctx.reference_off,
     )
 
 
@@ -95,6 +102,7 @@ def sample_and_collect_with_graph(
         kl_estimator=ctx.cfg.kl_estimator,
         chunk=ctx.cfg.minibatch_size,
         autocast=ctx.accelerator.autocast,
+        reference_off=ctx.reference_off,
     )
 
 

@@ -2,8 +2,12 @@
 
 Layout of a checkpoint directory (one per saved step, ``<run dir>/step-000050/``)::
 
-    model.safetensors, config.json, tokenizer files    the policy (save_pretrained; loads as a policy)
-    value/                                               the critic (PPO), save_pretrained
+    model.safetensors, config.json, tokenizer files    the policy (save_pretrained; loads as a policy;
+                                                         with LoRA, its adapter merged in)
+    adapter/                                             LoRA only: the adapter (peft save_pretrained,
+                                                         safetensors), what a resumed run trains on
+    value/                                               the critic (PPO), save_pretrained; with LoRA
+                                                         the value head (value_head.safetensors)
     trainer/state.safetensors                            optimizer tensors and torch RNG states
     trainer/state.json                                   optimizer structure, scheduler, KL controller,
                                                          spike detector, monitor suite, data position,
@@ -38,6 +42,7 @@ META_FILE = "tether_rl.json"
 STATE_TENSORS = "trainer/state.safetensors"
 STATE_JSON = "trainer/state.json"
 VALUE_DIR = "value"
+ADAPTER_DIR = "adapter"
 LOG_FILES = ("metrics.jsonl", "samples.jsonl", "alerts.jsonl")
 FORMAT = 1
 """Version of the checkpoint layout; readers fill keys added later with defaults."""
@@ -117,16 +122,23 @@ def save_checkpoint(
     trainer: TrainerState,
     meta: Mapping[str, Any],
     run_dir: Path,
+    policy_state: Mapping[str, torch.Tensor] | None = None,
+    adapter: Any | None = None,
 ) -> Path:
-    """Write the checkpoint into a hidden sibling of `out`, then rename it into place (never half-written)."""
+    """Write the checkpoint into a hidden sibling of `out`, then rename it into place (never half-written).
+
+    With LoRA, `policy_state` holds the policy's weights with the adapter merged in (saved instead of
+    the live ones) and `adapter` is the `PeftModel` whose adapter is saved on its own."""
     if out.exists():
         raise TetherInputError(f"{out}: a checkpoint is already there; choose a new run directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         stage.chmod(0o755)
-        policy.save_pretrained(stage, safe_serialization=True)
+        policy.save_pretrained(stage, safe_serialization=True, state_dict=policy_state)
         tokenizer.save_pretrained(stage)
+        if adapter is not None:
+            adapter.save_pretrained(stage / ADAPTER_DIR, safe_serialization=True)
         if critic is not None:
             critic.save_pretrained(stage / VALUE_DIR, safe_serialization=True)
         (stage / "trainer").mkdir()
@@ -161,6 +173,12 @@ class LoadedCheckpoint:
     @property
     def critic_path(self) -> Path | None:
         path = self.path / VALUE_DIR
+        return path if path.is_dir() else None
+
+    @property
+    def adapter_path(self) -> Path | None:
+        """The LoRA adapter of a LoRA run's checkpoint; None after full fine-tuning."""
+        path = self.path / ADAPTER_DIR
         return path if path.is_dir() else None
 
 

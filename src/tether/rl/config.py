@@ -20,6 +20,20 @@ ALGOS: tuple[Algo, ...] = ("ppo", "rloo")
 
 
 @dataclass(frozen=True)
+class LoraSettings:
+    """A resolved LoRA adapter (`rl.lora` in the spec, `--lora` on the CLI); see `tether.rl.lora`."""
+
+    r: int
+    """Rank of each adapter's update."""
+    alpha: int
+    """The update is the adapter's product times alpha / r."""
+    dropout: float
+    """Dropout on the adapter's input in training mode."""
+    target_modules: str | tuple[str, ...]
+    """"all-linear" or the names of the modules that get an adapter."""
+
+
+@dataclass(frozen=True)
 class RLConfig:
     """How one RL run samples, scores, penalizes KL and updates the policy."""
 
@@ -82,17 +96,30 @@ class RLConfig:
     baseline_prompts: int = 64
     """Prompts the SFT policy answers at step 0 for the monitors' baseline and score normalization."""
     value_init: ValueInit = "reward_model"
-    """Critic init: the reward model's backbone and head (classic recipe) or the SFT policy's backbone."""
+    """Critic init: the reward model's backbone and head (classic recipe) or the SFT policy's backbone.
+    Not used with LoRA, where the PPO critic is a value head on the policy (`tether.rl.lora`)."""
     eval_every: int = 0
     """Run the quick behavioral suite every this many steps and log its mean as eval/score (0: off)."""
     eval_suite: str | None = None
     """The suite (file stem) the quick eval runs; None runs every suite."""
+    lora: bool | None = None
+    """Train a LoRA adapter instead of every policy weight (None: the spec's rl.lora.enabled)."""
+    lora_r: int | None = None
+    """LoRA rank (None: the spec's rl.lora.r)."""
+    lora_alpha: int | None = None
+    """LoRA scale: the adapter's product is multiplied by alpha / r (None: the spec's rl.lora.alpha)."""
+    lora_dropout: float | None = None
+    """Dropout on the adapters' input during updates (None: the spec's rl.lora.dropout)."""
+    lora_target_modules: str | tuple[str, ...] | None = None
+    """"all-linear" or module names that get an adapter (None: the spec's rl.lora.target_modules)."""
     episodes_per_step: int = field(init=False, default=0)
     """Derived: batch_size x samples_per_prompt responses per step."""
     minibatch_size: int = field(init=False, default=0)
     """Derived: episodes_per_step / minibatches."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.lora_target_modules, list):  # read back from JSON
+            object.__setattr__(self, "lora_target_modules", tuple(self.lora_target_modules))
         problems = _problems(self)
         if problems:
             # A plain ValueError: the CLI turns it into a TetherInputError naming the option.
@@ -102,8 +129,28 @@ class RLConfig:
         object.__setattr__(self, "minibatch_size", episodes // self.minibatches)
 
     def resolve(self, policy: RLPolicy) -> RLConfig:
-        """This config with `steps` filled from the spec when unset."""
-        return self if self.steps is not None else replace(self, steps=policy.steps_per_run)
+        """This config with `steps` and the LoRA settings filled from the spec where unset."""
+        spec: dict[str, Any] = {
+            "steps": policy.steps_per_run,
+            "lora": policy.lora.enabled,
+            "lora_r": policy.lora.r,
+            "lora_alpha": policy.lora.alpha,
+            "lora_dropout": policy.lora.dropout,
+            "lora_target_modules": policy.lora.target_modules,
+        }
+        unset = {name: value for name, value in spec.items() if getattr(self, name) is None}
+        return replace(self, **unset) if unset else self
+
+    @property
+    def lora_settings(self) -> LoraSettings | None:
+        """The adapter to train, or None for full fine-tuning."""
+        if not self.lora:
+            return None
+        if self.lora_r is None or self.lora_alpha is None or self.lora_dropout is None:
+            raise ValueError("the LoRA settings are unset; call resolve(spec.rl) first")
+        return LoraSettings(
+            self.lora_r, self.lora_alpha, self.lora_dropout, self.lora_target_modules or "all-linear"
+        )
 
     @property
     def single_pass(self) -> bool:
@@ -119,9 +166,10 @@ class RLConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RLConfig:
-        """A stored config; missing keys take today's defaults, unknown and derived keys are dropped."""
+        """A stored config; missing keys take today's defaults, unknown and derived keys are dropped.
+        A config stored before LoRA existed was full fine-tuning, whatever the spec says now."""
         known = {f.name for f in fields(cls) if f.init}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        return cls(**{"lora": False, **{key: value for key, value in data.items() if key in known}})
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,8 +208,23 @@ def _problems(cfg: RLConfig) -> list[str]:
         for n in ("gamma", "lam")
         if not 0 <= getattr(cfg, n) <= 1
     ]
+    out += _lora_problems(cfg)
     if cfg.eval_every < 0:
         out.append(f"eval_every must be >= 0 (0 turns the quick eval off), got {cfg.eval_every}")
     if cfg.sample_every < 1 or cfg.save_every < 0 or cfg.baseline_prompts < 2 or cfg.kl_horizon < 1:
         out.append("sample_every and kl_horizon must be >= 1, save_every >= 0 and baseline_prompts >= 2")
+    return out
+
+
+def _lora_problems(cfg: RLConfig) -> list[str]:
+    out = []
+    if cfg.lora_r is not None and cfg.lora_r < 1:
+        out.append(f"lora_r must be at least 1, got {cfg.lora_r}")
+    if cfg.lora_alpha is not None and cfg.lora_alpha < 1:
+        out.append(f"lora_alpha must be at least 1, got {cfg.lora_alpha}")
+    if cfg.lora_dropout is not None and not 0 <= cfg.lora_dropout < 1:
+        out.append(f"lora_dropout must be in [0, 1), got {cfg.lora_dropout}")
+    modules = cfg.lora_target_modules
+    if modules is not None and (modules == () or (isinstance(modules, str) and modules != "all-linear")):
+        out.append(f'lora_target_modules must be "all-linear" or a list of module names, got {modules!r}')
     return out

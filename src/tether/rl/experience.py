@@ -26,7 +26,7 @@ from tether.rl.rewards import clip_scores, normalize_scores
 from tether.rl.rollout import Rollout, RolloutBatch
 
 if TYPE_CHECKING:
-    from tether.sandbox.gold import GoldScores
+    from tether.world import GoldGrade
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Experience:
     """(B,) scores as used in the reward (see `ScoreProcessing`)."""
     kl: torch.Tensor
     """(B, R) per-token KL estimate used in the reward (cfg.kl_estimator)."""
-    gold: list[GoldScores | None] | None = None
+    gold: list[GoldGrade | None] | None = None
     """Sandbox gold grade of each response (None without ground truth); filled on first use by
     `tether.rl.metrics.experience_gold`, so the step's metrics and monitors grade once."""
 
@@ -135,8 +135,10 @@ def collect_experience(
     processing: ScoreProcessing,
     kl_estimator: str,
     chunk: int,
+    reference_off: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> Experience:
-    """Steps (2)-(5) for `prompts` (already repeated k times, samples adjacent)."""
+    """Steps (2)-(5) for `prompts` (already repeated k times, samples adjacent). `reference_off` is
+    entered around the reference's pass (with LoRA the reference is the policy, adapter off)."""
     # (2)-(3) generate, score
     scored = generate_and_score(rollout, scorer, prompts, processing)
     batch = scored.batch
@@ -147,7 +149,8 @@ def collect_experience(
     ]
     logprobs = torch.cat([lp for lp, _ in logp_ent])  # (B, R)
     entropy = torch.cat([ent for _, ent in logp_ent if ent is not None])  # (B, R)
-    ref_logprobs = reference_logprobs(reference, batch, temperature, chunk)  # (B, R)
+    with reference_off():
+        ref_logprobs = reference_logprobs(reference, batch, temperature, chunk)  # (B, R)
     critic = trainable.critic
     values = chunked(lambda b: response_values(critic, b), batch, chunk) if critic is not None else None
     # (5) per-token KL against the reference
@@ -169,6 +172,7 @@ def collect_experience_with_graph(
     kl_estimator: str,
     chunk: int,
     autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    reference_off: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> tuple[Experience, torch.Tensor]:
     """Steps (2)-(5) for an update that takes one gradient step on the whole batch (one epoch, one
     minibatch): the policy's forward pass keeps its graph and serves twice, as the rollout's "old"
@@ -179,10 +183,11 @@ def collect_experience_with_graph(
     recompute them: this saves one policy forward per step. `model` is the prepared
     `PolicyAndValue`, so data-parallel gradient hooks see the forward; it must have no critic.
     `autocast` (the accelerator's) wraps the reference's forward too: the prepared policy runs
-    under it, and KL between a bf16 policy and an fp32 reference would measure the precision gap."""
+    under it, and KL between a bf16 policy and an fp32 reference would measure the precision gap.
+    `reference_off` is entered around the reference's pass, as in `collect_experience`."""
     scored = generate_and_score(rollout, scorer, prompts, processing)
     batch = scored.batch
-    with torch.no_grad(), autocast():
+    with torch.no_grad(), autocast(), reference_off():
         ref_logprobs = reference_logprobs(reference, batch, temperature, chunk)  # (B, R)
     model.train()
     logits, values = model(batch)  # (B, R, V) with its graph

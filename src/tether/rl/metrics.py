@@ -6,7 +6,8 @@
   ``objective/score`` (as used in the reward), ``objective/rlhf_reward`` (score − β·KL);
 - ``policy/entropy`` (mean token entropy, nats), ``policy/clipfrac``, ``policy/approx_kl``;
 - ``val/explained_variance`` (PPO); ``gen/*`` text features (`tether.monitors.features`) plus
-  ``gen/tokens_mean`` and ``gen/eos_rate``; ``gold/utility`` and ``gold/<dimension>`` (sandbox).
+  ``gen/tokens_mean`` and ``gen/eos_rate``; ``gold/utility`` and ``gold/<dimension>`` (a world with
+  known truth, the sandbox: the prompt's source names its world, which grades it).
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tether.monitors.features import step_text_metrics
+from tether.monitors.features import DEFAULT_FEATURES, TextFeatures
 from tether.rl.experience import Experience
 from tether.rl.kl import kl_per_token, sequence_kl
 from tether.rl.masked import masked_mean
 from tether.rl.prompts import PromptItem
+from tether.world import load_world, world_names
 
 if TYPE_CHECKING:
-    from tether.sandbox.gold import GoldScores
-
-SANDBOX_SOURCE = "sandbox"
+    from tether.world import GoldGrade
 
 
-def rollout_metrics(exp: Experience, beta: float, *, gold: bool) -> dict[str, float]:
-    """Metrics measured on the rollouts, before the update."""
+def rollout_metrics(
+    exp: Experience, beta: float, *, gold: bool, features: TextFeatures = DEFAULT_FEATURES
+) -> dict[str, float]:
+    """Metrics measured on the rollouts, before the update; ``gen/*`` with the project's `features`."""
     mask = exp.mask  # (B, R)
     kl_k1 = sequence_kl(kl_per_token(exp.logprobs, exp.ref_logprobs, "k1"), mask)  # (B,)
     kl_k3 = sequence_kl(kl_per_token(exp.logprobs, exp.ref_logprobs, "k3"), mask)  # (B,)
@@ -45,41 +47,40 @@ def rollout_metrics(exp: Experience, beta: float, *, gold: bool) -> dict[str, fl
         "policy/entropy": masked_mean(exp.entropy, mask).item(),
         "gen/tokens_mean": mask.float().sum(dim=1).mean().item(),
         "gen/eos_rate": exp.batch.has_eos.float().mean().item(),
-        **step_text_metrics(exp.batch.responses),
+        **features.step_metrics(exp.batch.responses),
     }
     if gold:
         out |= gold_metrics(experience_gold(exp))
     return out
 
 
-def gold_grades(prompts: Sequence[PromptItem], responses: Sequence[str]) -> list[GoldScores | None]:
-    """Each response's sandbox gold grade; None for prompts without ground truth."""
-    from tether.sandbox.gold import grade
-    from tether.sandbox.world import SandboxPrompt
+def gold_grades(prompts: Sequence[PromptItem], responses: Sequence[str]) -> list[GoldGrade | None]:
+    """Each response's gold grade by the world its prompt's source names ("sandbox"); None for
+    prompts from elsewhere (imported ones: no ground truth)."""
+    worlds = {source: load_world(source) for source in {p.source for p in prompts} & set(world_names())}
+    grades: list[GoldGrade | None] = []
+    for p, r in zip(prompts, responses, strict=True):
+        world = worlds.get(p.source)
+        grades.append(None if world is None else world.grade(world.prompt_truth(dict(p.meta)), r))
+    return grades
 
-    return [
-        grade(SandboxPrompt.from_meta(dict(p.meta)), r) if p.source == SANDBOX_SOURCE else None
-        for p, r in zip(prompts, responses, strict=True)
-    ]
 
-
-def experience_gold(exp: Experience) -> list[GoldScores | None]:
+def experience_gold(exp: Experience) -> list[GoldGrade | None]:
     """The step's gold grades, graded on first use and kept on the experience."""
     if exp.gold is None:
         exp.gold = gold_grades(exp.prompts, exp.batch.responses)
     return exp.gold
 
 
-def gold_metrics(grades: Sequence[GoldScores | None]) -> dict[str, float]:
-    """Sandbox gold: mean ``gold/utility``, ``gold/<dimension>`` and ``gold/parsed`` over the graded
+def gold_metrics(grades: Sequence[GoldGrade | None]) -> dict[str, float]:
+    """Gold: mean ``gold/utility``, ``gold/<dimension>`` and ``gold/parsed`` over the graded
     responses of the batch; {} when none has ground truth."""
-    from tether.sandbox.world import DIMENSIONS
-
     graded = [g for g in grades if g is not None]
     if not graded:
         return {}
+    dimensions = [k for k in graded[0].as_dict() if k not in ("utility", "parsed")]
     out = {"gold/utility": statistics.fmean(g.utility for g in graded)}
-    out |= {f"gold/{d}": statistics.fmean(g.dimension(d) for g in graded) for d in DIMENSIONS}
+    out |= {f"gold/{d}": statistics.fmean(g.dimension(d) for g in graded) for d in dimensions}
     out["gold/parsed"] = statistics.fmean(float(g.parsed) for g in graded)
     return out
 

@@ -1,5 +1,9 @@
 """The models of an RL run: the policy, its frozen SFT reference, and (PPO) the critic.
 
+Full fine-tuning (the default) loads them as below; with LoRA (`rl.lora`, `--lora`) one copy of the
+SFT weights is the policy's frozen base and, with the adapter switched off, the reference, and the
+PPO critic is a value head on the policy (`tether.rl.lora`, `build_lora_models`).
+
 - policy: `AutoModelForCausalLM` from the SFT checkpoint (or an RL checkpoint, when resuming);
 - reference: a second, frozen copy loaded from the SFT checkpoint; the KL penalty is against it;
 - critic (PPO only): `AutoModelForSequenceClassification(num_labels=1)` read at EVERY position instead
@@ -18,6 +22,8 @@ safetensors only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +32,7 @@ import torch
 
 from tether.errors import TetherInputError
 from tether.hf import load_causal_lm, quiet_transformers, require_safetensors
+from tether.rl.config import LoraSettings
 from tether.rl.logprobs import entropy_from_logits, token_logprobs
 from tether.rl.prefix import accepts_logits_to_keep, prompt_groups, shared_response_logits
 from tether.rl.rollout import RolloutBatch
@@ -37,7 +44,7 @@ if TYPE_CHECKING:
 class PolicyAndValue(torch.nn.Module):
     """The trainable pair: a causal LM and an optional per-token critic."""
 
-    def __init__(self, policy: PreTrainedModel, critic: PreTrainedModel | None) -> None:
+    def __init__(self, policy: PreTrainedModel, critic: torch.nn.Module | None) -> None:
         super().__init__()
         self.policy = policy
         self.critic = critic
@@ -125,7 +132,21 @@ def disable_dropout(model: torch.nn.Module) -> None:
 class RLModels:
     trainable: PolicyAndValue
     reference: PreTrainedModel
+    """A frozen copy of the SFT policy, or with LoRA the policy itself (read under `reference_off`)."""
     tokenizer: PreTrainedTokenizerBase
+    reference_off: Callable[[], AbstractContextManager[Any]] = nullcontext
+    """Entered around every use of `reference`: switches the LoRA adapter off; nothing otherwise."""
+    adapter: Any | None = None
+    """The `PeftModel` around the policy when it trains a LoRA adapter, else None."""
+
+    def merged_policy_state(self) -> dict[str, torch.Tensor] | None:
+        """With LoRA, the policy's weights with the adapter merged in, what a checkpoint's top level
+        holds; None in full fine-tuning, where the live weights are saved as they are."""
+        if self.adapter is None:
+            return None
+        from tether.rl.lora import merged_state_dict
+
+        return merged_state_dict(self.adapter)
 
 
 def load_policy(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -179,11 +200,16 @@ def build_models(
     critic_from_rm: Path | None,
     value_init: str,
     seed: int,
+    lora: LoraSettings | None = None,
 ) -> RLModels:
     """Policy (from `policy_path`, default the SFT checkpoint), reference and critic.
 
     The critic comes from `critic_path` when resuming, else from the RM (`critic_from_rm`) or the SFT
-    policy per `value_init`; None for RLOO (both paths None and value_init ignored)."""
+    policy per `value_init`; None for RLOO (both paths None and value_init ignored). With `lora`, see
+    `build_lora_models`."""
+    if lora is not None:
+        ppo = critic_path is not None or critic_from_rm is not None
+        return build_lora_models(sft_path, lora, policy_path=policy_path, critic_path=critic_path, ppo=ppo)
     policy, tokenizer = load_policy(policy_path or sft_path)
     reference, _ = load_policy(sft_path)
     reference.requires_grad_(False)
@@ -199,3 +225,25 @@ def build_models(
     if critic is not None and critic.config.pad_token_id is None:
         critic.config.pad_token_id = tokenizer.pad_token_id
     return RLModels(PolicyAndValue(policy, critic), reference, tokenizer)
+
+
+def build_lora_models(
+    sft_path: Path, lora: LoraSettings, *, policy_path: Path | None, critic_path: Path | None, ppo: bool
+) -> RLModels:
+    """The SFT policy loaded once, with a LoRA adapter: fresh, or the one saved in the checkpoint at
+    `policy_path` (resume or warm start). Its base with the adapter off is the reference; PPO's
+    critic is a value head on it (zero at first, or read from `critic_path`)."""
+    from tether.rl.checkpoint import ADAPTER_DIR
+    from tether.rl.lora import PolicyValueHead, attach_adapter, check_adapter, load_adapter
+
+    base, tokenizer = load_policy(sft_path)
+    if policy_path is None:
+        adapter = attach_adapter(base, lora)
+    else:
+        check_adapter(policy_path / ADAPTER_DIR, lora)
+        adapter = load_adapter(base, policy_path / ADAPTER_DIR)
+    policy = adapter.get_base_model()  # the transformers model itself, LoRA layers injected
+    critic = PolicyValueHead(policy) if ppo else None
+    if critic is not None and critic_path is not None:
+        critic.load(critic_path)
+    return RLModels(PolicyAndValue(policy, critic), policy, tokenizer, adapter.disable_adapter, adapter)

@@ -10,22 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tether.errors import TetherInputError
-from tether.hashing import content_sha256
-from tether.rl.checkpoint import LoadedCheckpoint, load_checkpoint
-from tether.rl.config import RLConfig
-from tether.rl.inputs import (
+from tether.artifacts import (
+    POLICY_KIND,
+    REWARD_MODEL_KIND,
     GateRecord,
     ModelInput,
-    check_gate,
     is_sandbox,
-    pool_prompts,
-    resolve_checkpoint,
-    resolve_model,
+    require_passed_gate,
+    resolve,
 )
+from tether.errors import TetherInputError
+from tether.hashing import content_sha256
+from tether.rl.checkpoint import ADAPTER_DIR, LoadedCheckpoint, load_checkpoint
+from tether.rl.config import RLConfig
+from tether.rl.inputs import pool_prompts, resolve_checkpoint
 from tether.rl.prompts import PromptItem
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tether.evals.plan import SuitePlan
     from tether.project import Project
 
@@ -82,13 +85,13 @@ def plan_run(
         sft = _stored_input(resume.meta["sft"], "SFT policy")
         rm_default: ModelInput | None = _stored_input(resume.meta["reward_model"], "reward model")
     else:
-        sft = resolve_model(project, kind="policy", explicit=policy)
+        sft = ModelInput.of(resolve(project, kind=POLICY_KIND, explicit=policy))
         rm_default = None
     if reward_model is not None or rm_default is None:
-        rm = resolve_model(project, kind="reward_model", explicit=reward_model)
+        rm = ModelInput.of(resolve(project, kind=REWARD_MODEL_KIND, explicit=reward_model))
     else:
         rm = rm_default
-    gate = check_gate(project, rm, force=force)
+    gate = require_passed_gate(project, rm, force=force)
     prompts, sandbox = pool_prompts(project), is_sandbox(project)
     quick = None
     if cfg.eval_every:
@@ -96,6 +99,8 @@ def plan_run(
 
         quick = plan_quick_eval(project, suite=cfg.eval_suite, sandbox=sandbox)
     init = _init_policy(project, init_from, sft) if init_from is not None else None
+    if init is not None:
+        _check_lora_source(init.path, cfg, "--init-from")
     if resume is not None and resume.meta.get("init_from"):
         # a resumed warm start keeps its origin for the lineage (its weights come from the checkpoint)
         init = ModelInput.from_dict(resume.meta["init_from"], "checkpoint")
@@ -124,6 +129,25 @@ def _check_resumable(resume: LoadedCheckpoint, cfg: RLConfig) -> None:
         raise TetherInputError(
             f"{resume.path}: an rloo checkpoint has no critic to resume PPO with; use --algo rloo"
         )
+    _check_lora_source(resume.path, cfg, "--from")
+
+
+def _check_lora_source(path: Path, cfg: RLConfig, option: str) -> None:
+    """A LoRA run continues an adapter, so it resumes or warm-starts only from a LoRA checkpoint;
+    a full-fine-tuning run resumes only from a full one (its optimizer state is for every weight)."""
+    has_adapter = (path / ADAPTER_DIR).is_dir()
+    if cfg.lora and not has_adapter:
+        raise TetherInputError(
+            f"{option} {path}: a full-fine-tuning checkpoint has no LoRA adapter to continue; drop --lora "
+            "(with LoRA the reference is the adapter-free SFT base, which this policy is not)"
+        )
+    if option == "--from" and not cfg.lora and has_adapter:
+        raise TetherInputError(f"--from {path}: a LoRA checkpoint resumes with LoRA; drop --no-lora")
+    settings = cfg.lora_settings
+    if settings is not None:
+        from tether.rl.lora import check_adapter
+
+        check_adapter(path / ADAPTER_DIR, settings)
 
 
 def _stored_input(entry: dict[str, Any], what: str) -> ModelInput:

@@ -10,8 +10,9 @@ clipping (8) metrics.
 
 Departures: the critic is a separate sequence-classification model read at every token, initialized
 from the reward model (PPO-max) rather than a value head on the policy, so policy and critic share no
-parameters; there is no pretraining-mix (PPO-ptx) loss term; scores are normalized with a mean and std
-measured once on SFT samples (Ziegler et al.), not a running estimate.
+parameters (with LoRA, `--lora`, it is a value head on the policy trained with the adapter instead:
+`tether.rl.lora`); there is no pretraining-mix (PPO-ptx) loss term; scores are normalized with a mean
+and std measured once on SFT samples (Ziegler et al.), not a running estimate.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class PPO:
         )
         # (8) metrics
         metrics = {
-            **rollout_metrics(exp, beta, gold=ctx.gold),
+            **rollout_metrics(exp, beta, gold=ctx.gold, features=ctx.features),
             **updates,
             **explained_variance_metric(exp.values, returns, exp.mask),
         }

@@ -61,7 +61,7 @@ class RLOO:
                 ctx.model, ctx.optimizer, exp, targets, cfg, accelerator=ctx.accelerator, step=step
             )
         # (8) metrics (no critic: no value loss, no explained variance)
-        metrics = {**rollout_metrics(exp, beta, gold=ctx.gold), **updates}
+        metrics = {**rollout_metrics(exp, beta, gold=ctx.gold, features=ctx.features), **updates}
         for key in ("losses/value_loss", "val/clipfrac"):
             metrics.pop(key, None)
         return StepOutput(reduce_metrics(metrics, ctx.accelerator), exp)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+from tether.generation import Generated, decode_responses, generate
+from tether.generation import left_padded as left_padded  # re-exported for callers of this module
+from tether.generation import response_mask_upto_eos as response_mask_upto_eos
 from tether.rl.prefix import cache_keyword, prompt_cache, prompt_groups
-from tether.sandbox.policy import context_length, prompt_ids
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -79,30 +81,6 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)  # (B, L)
 
 
-def left_padded(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token id lists -> (ids, mask), both (B, P), padded on the left to the longest."""
-    width = max(len(seq) for seq in ids)
-    out = torch.full((len(ids), width), pad_id, dtype=torch.long)  # (B, P)
-    mask = torch.zeros_like(out)  # (B, P)
-    for row, seq in enumerate(ids):
-        out[row, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
-        mask[row, width - len(seq) :] = 1
-    return out, mask
-
-
-def response_mask_upto_eos(response: torch.Tensor, eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, R) ids -> ((B, R) mask covering tokens up to and including the first EOS, (B,) has-EOS)."""
-    is_eos = response == eos_id  # (B, R)
-    has_eos = is_eos.any(dim=1)  # (B,)
-    first = torch.where(
-        has_eos,
-        is_eos.long().argmax(dim=1),
-        torch.full_like(has_eos, response.shape[1] - 1, dtype=torch.long),
-    )  # (B,)
-    cols = torch.arange(response.shape[1], device=response.device).expand_as(response)  # (B, R)
-    return (cols <= first.unsqueeze(1)).long(), has_eos
-
-
 def sample_inverse_cdf(logits: torch.Tensor) -> torch.Tensor:
     """One token per row drawn from softmax(logits), by inverting the CDF. (B, V) -> (B,) long.
 
@@ -137,10 +115,24 @@ def inverse_cdf_sampler(temperature: float) -> object:
     return InverseCDFSampler()
 
 
+@dataclass(frozen=True)
+class RLSampling:
+    """The sampling settings RL can honour: length and temperature only. PPO's and RLOO's
+    log-probabilities are those of softmax(logits / temperature); a top-k or top-p cut, or a stop
+    string that ends a response before EOS, would sample from another distribution than the one
+    the ratio is computed for."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float = 1.0
+    top_k: int = 0
+    stop: tuple[str, ...] = ()
+
+
 @dataclass
 class HFGenerateRollout:
-    """Sampling through `model.generate`: the policy's own distribution at `temperature` (no top-k or
-    top-p), drawn by `inverse_cdf_sampler` under greedy decoding."""
+    """Sampling through `tether.generation.generate`: the policy's own distribution at `temperature`
+    (no top-k, top-p or stop strings), drawn by `inverse_cdf_sampler` under greedy decoding."""
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
@@ -154,37 +146,16 @@ class HFGenerateRollout:
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str]) -> RolloutBatch:
-        from transformers import GenerationMixin, LogitsProcessorList
-
-        eos_id = int(self.tokenizer.eos_token_id)
-        ids, mask = left_padded(prompt_ids(self.tokenizer, prompts), self.pad_id)  # (B, P), (B, P)
-        width = ids.shape[1]
-        room = max(1, min(self.max_new_tokens, context_length(self.model) - width))
-        device = next(self.model.parameters()).device
-        ids, mask = ids.to(device), mask.to(device)
-        generated = cast(GenerationMixin, self.model).generate(
-            input_ids=ids,
-            attention_mask=mask,
+        out = generate(
+            self.model,
+            self.tokenizer,
+            prompts,
+            RLSampling(self.max_new_tokens, self.temperature),
             do_sample=False,
-            logits_processor=LogitsProcessorList([inverse_cdf_sampler(self.temperature)]),
-            max_new_tokens=room,
-            pad_token_id=self.pad_id,
-            eos_token_id=eos_id,
-            **self._shared_prefill(ids, mask),
-        )  # (B, P + R)
-        response = generated[:, width:]  # (B, R)
-        response_mask, has_eos = response_mask_upto_eos(response, eos_id)  # (B, R), (B,)
-        # After the first EOS `generate` writes padding; make it so whatever the pad id is.
-        response = torch.where(response_mask.bool(), response, torch.full_like(response, self.pad_id))
-        sequences = torch.cat([ids, response], dim=1)  # (B, P + R)
-        attention = torch.cat([mask, response_mask], dim=1)  # (B, P + R)
-        texts = [
-            str(self.tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True)).strip()
-            for row, m in zip(response, response_mask, strict=True)
-        ]
-        return RolloutBatch(
-            sequences, attention, position_ids_from_mask(attention), response_mask, width, texts, has_eos
+            logits_processor=inverse_cdf_sampler(self.temperature),
+            model_kwargs=self._shared_prefill,
         )
+        return rollout_batch(out, decode_responses(self.tokenizer, out))
 
     def _shared_prefill(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
         """A KV cache of all prompt columns but the last, computed once per distinct prompt
@@ -199,3 +170,18 @@ class HFGenerateRollout:
         head = ids[:, :-1], mask[:, :-1]  # (B, P − 1) each
         cache, _ = prompt_cache(self.model, *head, position_ids_from_mask(head[1]), groups)
         return {cache_keyword(self.model): cache}
+
+
+def rollout_batch(out: Generated, texts: list[str]) -> RolloutBatch:
+    """A generated batch in the rollout layout: prompt and response side by side, with positions."""
+    sequences = torch.cat([out.prompt_ids, out.response], dim=1)  # (B, P + R)
+    attention = torch.cat([out.prompt_mask, out.response_mask], dim=1)  # (B, P + R)
+    return RolloutBatch(
+        sequences,
+        attention,
+        position_ids_from_mask(attention),
+        out.response_mask,
+        out.prompt_ids.shape[1],
+        texts,
+        out.has_eos,
+    )

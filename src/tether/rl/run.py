@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether import __version__
+from tether.artifacts import RL_CHECKPOINT_KIND, GateRecord
 from tether.hashing import content_sha256
 from tether.monitors import (
     DEFAULT_MONITORS,
@@ -39,7 +40,6 @@ from tether.monitors.base import AlertSink
 from tether.monitors.sinks import CollectingAlertSink, ConsoleAlertSink, JsonlAlertSink, StoreAlertSink
 from tether.rl.checkpoint import LOG_FILES, truncated_log
 from tether.rl.config import RLConfig
-from tether.rl.inputs import RL_CHECKPOINT_KIND, GateRecord
 from tether.rl.kl_control import KLBudget
 from tether.rl.loggers import JsonlMetricSink
 from tether.rl.loop import LoopIO, LoopOutcome, StepCallback

@@ -14,6 +14,8 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from tether.errors import TetherInputError
+from tether.hf import context_length, prompt_ids
+from tether.monitors.features import features_for
 from tether.reward.scoring import load_reward_model
 from tether.rl.algorithm import StepContext, make_algorithm
 from tether.rl.checkpoint import save_checkpoint
@@ -32,7 +34,6 @@ from tether.rl.state import (
     sft_baseline,
 )
 from tether.rl.update import unwrap
-from tether.sandbox.policy import context_length, prompt_ids
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -75,6 +76,7 @@ def build_models_for(plan: RunPlan) -> RLModels:
         critic_from_rm=plan.reward_model.path if cfg.algo == "ppo" and not resume else None,
         value_init=cfg.value_init,
         seed=cfg.seed,
+        lora=cfg.lora_settings,
     )
 
 
@@ -98,6 +100,7 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
     rollout = HFGenerateRollout(policy, models.tokenizer, cfg.max_new_tokens, cfg.temperature)
     prompts = fitting_prompts(plan.prompts, models.tokenizer, context_length(policy) - cfg.max_new_tokens)
     suite = build_suite(project, io.alert_sinks)
+    features = features_for(project)  # the gen/* style metrics, with the project's lexicon
     state = LoopState(
         0,
         make_controller(cfg, project.spec.rl),
@@ -116,19 +119,22 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
         reference_rollout = HFGenerateRollout(
             models.reference, models.tokenizer, cfg.max_new_tokens, cfg.temperature
         )
-        baseline, raw = sft_baseline(
-            models.reference,
-            reference_rollout,
-            scorer,
-            baseline_prompts(prompts, cfg.baseline_prompts, cfg.seed),
-            temperature=cfg.temperature,
-            gold=plan.sandbox,
-        )
+        with models.reference_off():  # with LoRA, the policy with its adapter off
+            baseline, raw = sft_baseline(
+                models.reference,
+                reference_rollout,
+                scorer,
+                baseline_prompts(prompts, cfg.baseline_prompts, cfg.seed),
+                temperature=cfg.temperature,
+                gold=plan.sandbox,
+                features=features,
+            )
         suite.baseline = baseline
         state.processing = score_processing(cfg, raw)
     ctx = StepContext(
-        cfg, model, optimizer, accelerator, models.reference, rollout, scorer, state.processing, plan.sandbox
-    )
+        cfg, model, optimizer, accelerator, models.reference, rollout, scorer, state.processing, plan.sandbox,
+        models.reference_off, features,
+    )  # fmt: skip
 
     def save(current: LoopState, outcome: LoopOutcome | None = None) -> Path:
         accelerator.wait_for_everyone()
@@ -138,6 +144,8 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
             save_checkpoint(
                 out,
                 policy=inner.policy,
+                policy_state=models.merged_policy_state(),
+                adapter=models.adapter,
                 tokenizer=models.tokenizer,
                 critic=inner.critic,
                 trainer=current.snapshot(optimizer),

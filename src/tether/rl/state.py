@@ -17,7 +17,7 @@ import torch
 from accelerate import Accelerator
 
 from tether.monitors import MonitorSuite
-from tether.monitors.features import step_text_metrics
+from tether.monitors.features import DEFAULT_FEATURES, TextFeatures
 from tether.reward.scoring import Scorer
 from tether.rl.checkpoint import (
     TrainerState,
@@ -76,6 +76,7 @@ def sft_baseline(
     *,
     temperature: float,
     gold: bool,
+    features: TextFeatures = DEFAULT_FEATURES,
 ) -> tuple[dict[str, float], np.ndarray]:
     """The SFT policy's step-0 metrics (the monitors' reference) and its raw RM scores.
 
@@ -92,7 +93,7 @@ def sft_baseline(
         "objective/kl_k3": 0.0,
         "objective/rm_score": float(raw.mean()),
         "policy/entropy": masked_mean(entropy, batch.response_mask).item(),
-        **step_text_metrics(batch.responses),
+        **features.step_metrics(batch.responses),
     }
     if gold:
         metrics |= gold_metrics(gold_grades(prompts, batch.responses))

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tether.artifacts import ANCHORS_KIND, SANDBOX_WORLD_KIND, SFT_CORPUS_KIND
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
+from tether.policies import register_policy
 from tether.project import Project
 from tether.sandbox.anchors import write_sandbox_anchors
 from tether.sandbox.config import SandboxConfig
@@ -30,9 +32,6 @@ from tether.store import (
     list_prompts,
     register_artifact,
 )
-
-WORLD_KIND = "sandbox_world"
-POLICY_KIND = "policy"
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def check_sandbox_project(project: Project) -> None:
 
 def _check_seed(project: Project, seed: int) -> None:
     with project.store.session() as session:
-        world = latest_artifact(session, project_id=project.project_id, kind=WORLD_KIND)
+        world = latest_artifact(session, project_id=project.project_id, kind=SANDBOX_WORLD_KIND)
     if world is not None and world.meta.get("seed") != seed:
         raise TetherInputError(
             f"this project's sandbox was built with seed {world.meta.get('seed')}; "
@@ -175,20 +174,21 @@ def _register(
                 meta={"seed": cfg.seed, **meta},
             )
 
-        world = register(WORLD_KIND, out.world_file, [], {"prompts": counts["prompts"]})
-        corpus = register("sft_corpus", out.corpus_file, [world.id], {"examples": counts["examples"]})
-        policy = register(
-            POLICY_KIND,
-            out.policy_dir,
-            [corpus.id],
-            {
-                "role": "sft",
-                "parameters": counts["parameters"],
-                "config": asdict(cfg),
-                "final_loss": final_loss,
-            },
-        )
-        anchors = register("anchors", out.anchors_file, [world.id], {"anchors": counts["anchors"]})
+        world = register(SANDBOX_WORLD_KIND, out.world_file, [], {"prompts": counts["prompts"]})
+        corpus = register(SFT_CORPUS_KIND, out.corpus_file, [world.id], {"examples": counts["examples"]})
+        anchors = register(ANCHORS_KIND, out.anchors_file, [world.id], {"anchors": counts["anchors"]})
+    # The same registration a team's own model goes through (`tether policy register`).
+    policy = register_policy(
+        project,
+        out.policy_dir,
+        parents=[corpus.id],
+        meta={
+            "seed": cfg.seed,
+            "parameters": counts["parameters"],
+            "config": asdict(cfg),
+            "final_loss": final_loss,
+        },
+    ).record
     return world, policy, anchors
 
 

@@ -14,12 +14,10 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import cast
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
-    GenerationMixin,
     GPT2Config,
     GPT2LMHeadModel,
     PreTrainedModel,
@@ -27,8 +25,10 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from tether.hf import chat_prompt
+from tether import generation
+from tether.hf import chat_prompt, prompt_ids
 from tether.sandbox.config import TinyPolicyConfig
+from tether.spec.model import GenerationPolicy
 
 PAD, UNK, SEP, EOS = "[PAD]", "[UNK]", "[SEP]", "[EOS]"
 # Prompt then separator: the response follows it. Kept in the tokenizer so that callers use
@@ -78,12 +78,6 @@ def build_model(tokenizer: PreTrainedTokenizerFast, cfg: TinyPolicyConfig) -> GP
 def format_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
     """The prompt as the model sees it, through the tokenizer's chat template."""
     return chat_prompt(tokenizer, prompt)
-
-
-def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[list[int]]:
-    """Token ids of formatted prompts, each ending in the separator the response follows."""
-    encoded = tokenizer([format_prompt(tokenizer, p) for p in prompts], add_special_tokens=False)
-    return [list(ids) for ids in encoded["input_ids"]]
 
 
 def encode_examples(
@@ -157,17 +151,6 @@ def sft(
     return losses
 
 
-def context_length(model: PreTrainedModel) -> int:
-    """Longest sequence the model takes; config names differ between architectures."""
-    config = model.config
-    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
-        value = getattr(config, name, None)
-        if isinstance(value, int):
-            return value
-    return 2048
-
-
-@torch.no_grad()
 def sample_responses(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -178,30 +161,14 @@ def sample_responses(
     batch_size: int = 256,
     temperature: float = 1.0,
 ) -> list[str]:
-    """Sample one response per prompt with `generate` (left padding, stop at EOS)."""
-    torch.manual_seed(seed)
-    out: list[str] = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = prompt_ids(tokenizer, prompts[start : start + batch_size])
-        width = max(len(c) for c in chunk)
-        ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)  # (B, T) left-padded
-        mask = torch.zeros_like(ids)
-        for row, seq in enumerate(chunk):
-            ids[row, width - len(seq) :] = torch.tensor(seq)
-            mask[row, width - len(seq) :] = 1
-        room = context_length(model) - width
-        generated = cast(GenerationMixin, model).generate(
-            input_ids=ids,
-            attention_mask=mask,
-            do_sample=True,
-            temperature=temperature,
-            top_k=0,
-            max_new_tokens=max(1, min(max_new_tokens, room)),
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )  # (B, T + new)
-        out.extend(tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True))
-    return [" ".join(text.split()) for text in out]
+    """One sampled response per prompt through `tether.generation`, with the sandbox's settings.
+
+    The word-level tokenizer decodes its tokens joined by single spaces, so the exact text the
+    shared path keeps is the sandbox's text as it always was."""
+    config = GenerationPolicy(max_new_tokens=max_new_tokens, temperature=temperature, top_k=0)
+    return generation.sample_responses(
+        model, tokenizer, prompts, config=config, seed=seed, batch_size=batch_size
+    )
 
 
 def save_policy(

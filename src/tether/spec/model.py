@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tether.spec.style import StyleLexicons
+
 _SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # Ranges the field guidance asks for; leaving them needs an explicit `overrides` entry.
@@ -122,6 +124,8 @@ class LabelingPolicy(_Strict):
     """Schedule rater recalibration every N days (None: only on demand)."""
     recalibrate_every_judgments: int | None = Field(default=None, ge=1)
     """Schedule rater recalibration every N judgments (None: only on demand)."""
+    max_recalibrations: int = Field(default=2, ge=0)
+    """Hidden-anchor failures a rater may recalibrate after; the next failure excludes them (0: the first)."""
 
 
 class RewardModelPolicy(_Strict):
@@ -145,6 +149,24 @@ class RewardModelPolicy(_Strict):
     """The same for critical dimensions' accuracy (strict: a straddling interval fails)."""
 
 
+class LoraPolicy(_Strict):
+    """LoRA for RL: train a low-rank adapter (peft) on the SFT policy instead of every weight."""
+
+    enabled: bool = False
+    """Train an adapter instead of the full policy; the KL reference is then the same model with the
+    adapter switched off, so no second copy is loaded (`tether rl run --lora` turns it on for one run)."""
+    r: int = Field(default=16, ge=1)
+    """Rank of each adapter's weight update."""
+    alpha: int = Field(default=32, ge=1)
+    """Scale of the update: the adapter's product is multiplied by alpha / r."""
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    """Dropout on the adapter's input during updates; 0 keeps the rollout's and the update's
+    log-probabilities on the same function, as the rest of the policy runs without dropout."""
+    target_modules: Literal["all-linear"] | Annotated[tuple[str, ...], Field(min_length=1)] = "all-linear"
+    """Modules that get an adapter: "all-linear" (every linear layer but the output head) or a list
+    of module names, e.g. [q_proj, v_proj]."""
+
+
 class RLPolicy(_Strict):
     """Policy for RL runs."""
 
@@ -154,6 +176,8 @@ class RLPolicy(_Strict):
     """A run stops when running KL exceeds the budget by this fraction."""
     steps_per_run: int = Field(default=200, ge=1)
     """PPO steps per short run."""
+    lora: LoraPolicy = LoraPolicy()
+    """Train a LoRA adapter instead of the full policy (off by default)."""
 
 
 class EvalPolicy(_Strict):
@@ -197,6 +221,21 @@ class LoopPolicy(_Strict):
     """Comparison tasks per failed gate check in each targeted batch."""
 
 
+class GenerationPolicy(_Strict):
+    """How every stage samples the policy: labeling, evals, red-teaming, feedback review and RL."""
+
+    max_new_tokens: int = Field(default=256, ge=1)
+    """Longest response in tokens; a prompt plus this must fit the model's context."""
+    temperature: float = Field(default=1.0, gt=0)
+    """Sampling temperature; 1 samples the policy's own distribution."""
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    """Nucleus sampling: keep the smallest token set with this much probability (1 = off; not in RL)."""
+    top_k: int = Field(default=0, ge=0)
+    """Sample among the k most likely tokens (0 = off; not in RL)."""
+    stop: list[str] = []
+    """Strings that end a response: the text is cut at the first one (not in RL)."""
+
+
 class Spec(_Strict):
     """A versioned behavior spec."""
 
@@ -224,6 +263,10 @@ class Spec(_Strict):
     """Production feedback and drift."""
     loop: LoopPolicy = LoopPolicy()
     """Loop iterations."""
+    generation: GenerationPolicy = GenerationPolicy()
+    """How responses are sampled from the policy, in every stage."""
+    style: StyleLexicons = StyleLexicons()
+    """Filler, hedge, confidence and list phrases: what the bias probes add and the style monitors count."""
     overrides: list[str] = []
     """Policy fields deliberately set outside their recommended range, e.g. 'labeling.hard_case_share'."""
 

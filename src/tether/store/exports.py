@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tether.store.models import JudgmentRow, PromptRow, RaterRow, ResponseRow, TaskRow
+from tether.store.raters import held_judgments
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,11 @@ class VoteFacts:
     strength: int
 
 
-def live_votes(session: Session, *, project_id: int, statuses: Collection[str] | None) -> list[VoteFacts]:
-    """Votes on live comparison tasks, from raters in `statuses` (None: every rater)."""
+def live_votes(
+    session: Session, *, project_id: int, statuses: Collection[str] | None, hold_out: bool = False
+) -> list[VoteFacts]:
+    """Votes on live comparison tasks, from raters in `statuses` (None: every rater); `hold_out`
+    leaves out the labels that failed hidden-anchor windows hold until their rater recalibrates."""
     a = ResponseRow.__table__.alias("ra")
     b = ResponseRow.__table__.alias("rb")
     query = (
@@ -60,4 +64,7 @@ def live_votes(session: Session, *, project_id: int, statuses: Collection[str] |
     )
     if statuses is not None:
         query = query.where(RaterRow.status.in_(list(statuses)))
+    if hold_out:
+        held = held_judgments().subquery()
+        query = query.where(JudgmentRow.id.not_in(select(held.c.id)))
     return [VoteFacts(*row) for row in session.execute(query)]

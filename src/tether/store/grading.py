@@ -59,7 +59,7 @@ class NewGradingTask:
     raters_needed: int = 1
     """Grades needed before the task is done."""
     meta: dict[str, Any] = field(default_factory=dict)
-    """Free-form context; `meta["prompt_meta"]` carries sandbox truth (see labeling.simulate_grading)."""
+    """Free-form context; `meta["prompt_meta"]` carries sandbox truth (see sandbox.simulate_grading)."""
 
 
 @dataclass(frozen=True)

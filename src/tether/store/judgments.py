@@ -105,9 +105,14 @@ def add_judgment(session: Session, *, judgment: NewJudgment) -> JudgmentRecord:
     return JudgmentRecord(id=new_id, **values)
 
 
-def rater_judgments(session: Session, *, rater_id: int, purpose: str | None = None) -> list[JudgmentRecord]:
-    """A rater's judgments in order, optionally only those of assignments with `purpose`."""
+def rater_judgments(
+    session: Session, *, rater_id: int, purpose: str | None = None, after: datetime | None = None
+) -> list[JudgmentRecord]:
+    """A rater's judgments in order, optionally only those of assignments with `purpose`, and only
+    those made after `after`."""
     query = select(JudgmentRow).where(JudgmentRow.rater_id == rater_id)
+    if after is not None:
+        query = query.where(JudgmentRow.created_at > after)
     if purpose is not None:
         query = query.join(AssignmentRow, AssignmentRow.id == JudgmentRow.assignment_id).where(
             AssignmentRow.purpose == purpose

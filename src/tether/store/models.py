@@ -124,6 +124,25 @@ class RaterRow(Base):
     profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     spec_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Migration 0007: when the rater last became active; the hidden-anchor window starts here.
+    readmitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RecalibrationRow(Base):
+    """A failed hidden-anchor window (migration 0007). The rater's judgments from the window's first
+    hidden anchor through readmission (`through_judgment_id`, NULL while out) stay out of training
+    exports until `released_at`, set when the rater passes a calibration round."""
+
+    __tablename__ = "recalibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id", ondelete="CASCADE"), index=True)
+    first_judgment_id: Mapped[int] = mapped_column(Integer)
+    failed_judgment_id: Mapped[int] = mapped_column(Integer)
+    through_judgment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class RaterEventRow(Base):

@@ -7,12 +7,20 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tether.errors import TetherInputError
-from tether.store.models import RaterEventRow, RaterRow, as_utc, utcnow
+from tether.store.models import (
+    JudgmentRow,
+    RaterEventRow,
+    RaterRow,
+    RecalibrationRow,
+    TaskRow,
+    as_utc,
+    utcnow,
+)
 
 RATER_KINDS = ("human", "simulated", "ai")
 RATER_STATUSES = ("calibrating", "active", "needs_retraining", "excluded")
@@ -31,6 +39,8 @@ class RaterRecord:
     spec_hash: str
     created_at: datetime
     token_hash: str | None = field(default=None, repr=False)
+    readmitted_at: datetime | None = None
+    """When the rater last became active; the hidden-anchor window counts judgments after it."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ def _record(row: Any) -> RaterRecord:
         spec_hash=row.spec_hash,
         created_at=as_utc(row.created_at),
         token_hash=row.token_hash,
+        readmitted_at=None if row.readmitted_at is None else as_utc(row.readmitted_at),
     )
 
 
@@ -173,6 +184,8 @@ def set_rater_status(
             created_at=utcnow(),
         )
     )
+    if status == "active" and row.status != "active":
+        row.readmitted_at = utcnow()
     row.status = status
     if calibration_round is not None:
         row.calibration_round = calibration_round
@@ -188,3 +201,101 @@ def rater_events(session: Session, *, rater_id: int) -> list[RaterEventRecord]:
         RaterEventRecord(r.rater_id, r.from_status, r.to_status, r.reason, r.spec_hash, as_utc(r.created_at))
         for r in rows
     ]
+
+
+# ---- recalibration cycles: failed hidden-anchor windows and the labels they hold out ----------
+
+
+@dataclass(frozen=True)
+class RecalibrationRecord:
+    """One failed hidden-anchor window; see `RecalibrationRow`."""
+
+    id: int
+    rater_id: int
+    first_judgment_id: int
+    failed_judgment_id: int
+    through_judgment_id: int | None
+    outcome: str
+    released_at: datetime | None
+    created_at: datetime
+
+
+def add_recalibration(
+    session: Session, *, rater_id: int, first_judgment_id: int, failed_judgment_id: int, outcome: str
+) -> RecalibrationRecord:
+    """Record a failed window; the rater's labels from `first_judgment_id` on are held from now."""
+    row = RecalibrationRow(
+        rater_id=rater_id,
+        first_judgment_id=first_judgment_id,
+        failed_judgment_id=failed_judgment_id,
+        outcome=outcome,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return _recalibration(row)
+
+
+def _recalibration(r: RecalibrationRow) -> RecalibrationRecord:
+    return RecalibrationRecord(
+        r.id,
+        r.rater_id,
+        r.first_judgment_id,
+        r.failed_judgment_id,
+        r.through_judgment_id,
+        r.outcome,
+        None if r.released_at is None else as_utc(r.released_at),
+        as_utc(r.created_at),
+    )
+
+
+def rater_recalibrations(session: Session, *, rater_id: int) -> list[RecalibrationRecord]:
+    """The rater's failed hidden-anchor windows, oldest first."""
+    rows = session.scalars(
+        select(RecalibrationRow).where(RecalibrationRow.rater_id == rater_id).order_by(RecalibrationRow.id)
+    )
+    return [_recalibration(r) for r in rows]
+
+
+def close_recalibrations(session: Session, *, rater_id: int, release: bool) -> None:
+    """At readmission: end each open hold at the rater's latest judgment; `release` (the rater
+    passed a calibration round) also lets every held label of the rater back into training data."""
+    latest = session.scalar(select(func.max(JudgmentRow.id)).where(JudgmentRow.rater_id == rater_id))
+    row = RecalibrationRow
+    session.execute(
+        update(row)
+        .where(row.rater_id == rater_id, row.through_judgment_id.is_(None))
+        .values(through_judgment_id=latest if latest is not None else 0)
+    )
+    if release:
+        session.execute(
+            update(row)
+            .where(row.rater_id == rater_id, row.released_at.is_(None))
+            .values(released_at=utcnow())
+        )
+
+
+def held_judgments() -> Select[Any]:
+    """(judgment id, rater id) of every judgment an unreleased recalibration holds out, for store
+    queries: from the failed window's first hidden anchor through readmission (open while out)."""
+    hold, judgment = RecalibrationRow.__table__.c, JudgmentRow.__table__.c
+    return select(judgment.id, judgment.rater_id).join(
+        RecalibrationRow.__table__,
+        (hold.rater_id == judgment.rater_id)
+        & hold.released_at.is_(None)
+        & (judgment.id >= hold.first_judgment_id)
+        & (hold.through_judgment_id.is_(None) | (judgment.id <= hold.through_judgment_id)),
+    )
+
+
+def held_label_counts(session: Session, *, project_id: int) -> dict[int, int]:
+    """Rater id -> live labels currently held out of training data by failed hidden-anchor windows."""
+    held = held_judgments().subquery()
+    query = (
+        select(held.c.rater_id, func.count(func.distinct(held.c.id)))
+        .join(JudgmentRow, JudgmentRow.id == held.c.id)
+        .join(TaskRow, TaskRow.id == JudgmentRow.task_id)
+        .where(TaskRow.project_id == project_id, TaskRow.kind == "compare")
+        .group_by(held.c.rater_id)
+    )
+    return {int(rater): int(n) for rater, n in session.execute(query)}

@@ -144,6 +144,7 @@ def rate_submit(
         session.rollback()
         return _rate_view(request, rater, session, state, error=str(exc), draft=rationale)
     payload = result_payload(result)
-    if payload["feedback"] is None:
+    # A hidden anchor's outcome is never shown on the page: it must look like any other task.
+    if payload["feedback"] is None and not result.round_complete:
         return RedirectResponse("/rate", status_code=303)
     return render(request, "feedback.html", rater=rater, result=payload, status_change=payload["status"])

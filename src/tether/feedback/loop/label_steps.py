@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from tether.artifacts import MAKES, POLICY_KIND, is_sandbox, latest
 from tether.errors import TetherInputError
 from tether.feedback.diagnosis import Focus
 from tether.feedback.loop.machine import IterationContext, StepOutcome
 from tether.feedback.loop.results import CollectResult, PlanResult, RaterFigures
-from tether.store import latest_artifact
 
 if TYPE_CHECKING:
     from tether.labeling.batches import PairSampler, PolicySource
@@ -25,18 +25,12 @@ MIN_BATCH = 50
 """The smallest batch the plan step shrinks to when the unused pool runs short (then it fails)."""
 
 
-def _sandbox(project: Project) -> bool:
-    from tether.rl.inputs import is_sandbox
-
-    return is_sandbox(project)
-
-
 def policy_sampler(ctx: IterationContext, *, seed: int) -> PairSampler:
     """A sampler of this iteration's labeling policy (against SFT after the first iteration)."""
     from tether.labeling.batches import PairSampler
 
     policy, baseline = _policy_sources(ctx)
-    return PairSampler(policy, baseline, seed=seed)
+    return PairSampler(policy, baseline, seed=seed, generation=ctx.project.spec.generation)
 
 
 def _policy_sources(ctx: IterationContext) -> tuple[PolicySource, PolicySource | None]:
@@ -44,10 +38,9 @@ def _policy_sources(ctx: IterationContext) -> tuple[PolicySource, PolicySource |
     from tether.labeling.batches import PolicySource
 
     project = ctx.project
-    with project.store.session() as session:
-        sft = latest_artifact(session, project_id=project.project_id, kind="policy")
+    sft = latest(project, POLICY_KIND)
     if sft is None:
-        raise TetherInputError("the project has no SFT policy artifact; build or register one first")
+        raise TetherInputError(f"the project has no SFT policy to label samples of; {MAKES[POLICY_KIND]}")
     sft_source = PolicySource(project.resolve(sft.path), sft.id)
     rl = (ctx.last.results.get("rl") or {}) if ctx.last else {}
     if rl.get("artifact") and rl.get("checkpoint"):
@@ -127,19 +120,17 @@ def _open_slots(project: Project) -> int:
 
 def _simulate(ctx: IterationContext) -> tuple[int, list[str]]:
     """The sandbox's rater pool answers all open work, then an admin's review of the rater report."""
-    from tether.labeling.context import project_labeling_context
-    from tether.labeling.simulate import simulate
-    from tether.labeling.simulate_grading import simulate_grading
-    from tether.sandbox.raters import default_pool, load_pool
+    from pathlib import Path
+
+    from tether.world import world_for
 
     project = ctx.project
-    pool = load_pool(ctx.cfg.pool) if ctx.cfg.pool else default_pool()
+    pool = Path(ctx.cfg.pool) if ctx.cfg.pool else None
     # Each collect of the iteration (a remediation reruns it) draws afresh: same seed, other labels.
     seed = ctx.seed + 1000 * ctx.gate_attempts
     with ctx.hooks.status("simulated raters are labeling"):
-        summary = simulate(project, project_labeling_context(project), pool, seed=seed)
-    graded = simulate_grading(project, seed=seed)
-    ctx.say(f"simulated raters gave {summary.judgments} judgments and {graded} rubric grades")
+        judgments, graded = world_for(project).simulate_labels(project, pool=pool, seed=seed)
+    ctx.say(f"simulated raters gave {judgments} judgments and {graded} rubric grades")
     return graded, _exclude_peer_flagged(ctx)
 
 
@@ -213,18 +204,39 @@ def _origins(project: Project) -> dict[str, int]:
         return tasks_by_origin(session, project_id=project.project_id)
 
 
+def _waiting_for_raters(project: Project) -> str | None:
+    """What the collect step waits for in a project with people: raters, or their open labels."""
+    from tether.store.raters import list_raters
+
+    again = "run `tether loop` again once they have"
+    with project.store.session() as session:
+        raters = [r for r in list_raters(session, project_id=project.project_id) if not r.is_admin]
+    if not raters:
+        return (
+            "the batch is planned, but the project has no raters yet: add them with "
+            f"`tether raters add NAME` and start `tether label serve`; {again} labeled it"
+        )
+    open_slots = _open_slots(project)
+    if open_slots:
+        return f"{open_slots} labeling slots are still open; {again} finished them"
+    if not any(r.status == "active" for r in raters):
+        statuses = ", ".join(f"{r.name} {r.status}" for r in raters)
+        return f"no rater is active yet ({statuses}; see `tether raters status`); {again} calibrated"
+    return None
+
+
 def collect(ctx: IterationContext) -> StepOutcome:
     """(2) Labels for the batch (simulated in the sandbox; people elsewhere), then the export."""
     from tether.labeling.dataset import export_preferences
 
     project = ctx.project
-    sandbox = _sandbox(project)
+    sandbox = is_sandbox(project)
     grades, excluded = _simulate(ctx) if sandbox else (0, [])
-    open_slots = _open_slots(project)
-    if open_slots and not sandbox:
-        return StepOutcome(
-            wait=f"{open_slots} labeling slots are still open; run `tether loop` again once raters finish"
-        )
+    waiting = None if sandbox else _waiting_for_raters(project)
+    if waiting is not None:
+        # People label at their own pace: the loop says what it waits for and exits 0; running
+        # `tether loop` again resumes here. Missing labels are never a failed gate (exit 3).
+        return StepOutcome(wait=waiting)
     out = project.path("exports", ctx.named("loop"))
     result = export_preferences(project, out=out, heldout=0.1, seed=0)
     figures = replace(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from tether.artifacts import POLICY_KIND, latest
 from tether.errors import TetherInputError
 from tether.feedback.loop.machine import IterationContext, StepOutcome
 from tether.feedback.loop.results import (
@@ -25,7 +26,7 @@ from tether.feedback.loop.results import (
     RewardResult,
     read_estimates,
 )
-from tether.store import get_artifact, latest_artifact
+from tether.store import get_artifact
 
 if TYPE_CHECKING:
     from tether.feedback.loop.remediation import EditPreference, RemediationPlan, Target
@@ -43,7 +44,7 @@ def reward(ctx: IterationContext) -> StepOutcome:
     export_id = str(CollectResult.from_dict(ctx.result("collect")).export)
     with project.store.session() as session:
         export = get_artifact(session, artifact_id=export_id)
-        sft = latest_artifact(session, project_id=project.project_id, kind="policy")
+    sft = latest(project, POLICY_KIND)
     if export is None or sft is None:
         raise TetherInputError(
             f"export {export_id} or the SFT policy is no longer registered; rerun `tether loop`"
@@ -196,9 +197,10 @@ def _plan(ctx: IterationContext, targets: Sequence[Target], attempt: int) -> Rem
     """The targeted batch: probe counterfactuals and weak dimensions' hard strata, on fresh prompts."""
     from tether.feedback.loop.label_steps import policy_sampler
     from tether.feedback.loop.remediation import plan_remediation
-    from tether.reward.probes import make_probe
+    from tether.reward.probes import make_probe, probe_context
 
     project = ctx.project
+    probes = probe_context(project)
     sampler = policy_sampler(ctx, seed=ctx.seed + 100 * attempt)
     n = ctx.cfg.remediation_pairs or project.spec.loop.remediation_pairs
     with ctx.hooks.status(f"planning a targeted batch of {n} tasks per failed check"):
@@ -211,7 +213,7 @@ def _plan(ctx: IterationContext, targets: Sequence[Target], attempt: int) -> Rem
             labels=sampler.labels,
             name=f"loop-{ctx.number}-remediation-{attempt}",
             seed=ctx.seed + 100 * attempt,
-            edits={t.name: make_probe(t.name).edit for t in targets if t.kind == "probe"},
+            edits={t.name: make_probe(t.name, probes).edit for t in targets if t.kind == "probe"},
             guard=_sandbox_guard(project),
         )
 
@@ -231,23 +233,16 @@ def _export_rows(ctx: IterationContext) -> list[PreferenceRow]:
 
 def _sandbox_guard(project: Project) -> Callable[[str, str, str], bool] | None:
     """In the sandbox, gold's word on each edit (as the probes use it); elsewhere raters decide alone."""
-    from tether.rl.inputs import is_sandbox
+    from tether.artifacts import is_sandbox
 
     if not is_sandbox(project):
         return None
-    from tether.sandbox.gold_pairs import edit_guard
-    from tether.sandbox.world import SandboxPrompt
     from tether.store import list_prompts
+    from tether.world import world_for
 
     with project.store.session() as session:
         prompts = list_prompts(session, project_id=project.project_id, split="pool")
-    by_text = {}
-    for p in prompts:
-        try:
-            by_text[p.text] = SandboxPrompt.from_meta(dict(p.meta))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return edit_guard(by_text)
+    return world_for(project).edit_guard((p.text, dict(p.meta)) for p in prompts)
 
 
 def gate_figures(project: Project, result: RMEvalResult) -> GateResult:
