@@ -74,11 +74,17 @@ def test_cli_commands_import_no_other_command_module(path: Path) -> None:
     assert not found, f"{path.name} imports the command module(s) {', '.join(found)}"
 
 
+ENTRY_POINTS = {SRC / "__main__.py"}
+"""`python -m tether`: an entry point to the CLI, like the console script, not a product stage."""
+
+
 def test_no_product_stage_imports_the_cli() -> None:
     offenders = [
         str(p.relative_to(SRC))
         for p in MODULES
-        if SRC / "cli" not in p.parents and any(m.startswith("tether.cli") for m in imported_modules(p))
+        if SRC / "cli" not in p.parents
+        and p not in ENTRY_POINTS
+        and any(m.startswith("tether.cli") for m in imported_modules(p))
     ]
     assert not offenders, f"library modules import the CLI: {offenders}"
 

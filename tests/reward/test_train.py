@@ -18,6 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.reward.synthetic import TINY, WORDS, save_tiny_policy, synthetic_rows, write_synthetic_export
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.hf import scored_text
@@ -43,13 +44,10 @@ from tether.reward.train import (
     train_checkpoint,
     train_reward_model,
 )
-from tether.sandbox.config import TinyPolicyConfig
-from tether.sandbox.policy import build_model, save_policy, train_tokenizer
+from tether.sandbox.policy import train_tokenizer
 from tether.scaffold import init_project
 from tether.store import register_artifact
 
-WORDS = [f"w{i}" for i in range(40)]
-TINY = TinyPolicyConfig(n_layer=1, n_embd=32, n_head=2, n_positions=64)
 FAST = RewardTrainConfig(epochs=2, batch_size=16, lr=3e-3)
 
 
@@ -63,51 +61,6 @@ def _one_thread() -> Iterator[None]:
 
 
 # --- builders ---------------------------------------------------------------------------------------------
-
-
-def synthetic_rows(
-    n: int, *, seed: int = 0, dimensions: tuple[str, ...] = ("accuracy",)
-) -> list[PreferenceRow]:
-    """Chosen holds "good" somewhere; rejected is random words. Lengths vary from 3 to 21 words."""
-    rng = random.Random(seed)
-
-    def words() -> list[str]:
-        return [rng.choice(WORDS) for _ in range(rng.randint(3, 20))]
-
-    rows = []
-    for i in range(n):
-        chosen = words()
-        chosen.insert(rng.randint(0, len(chosen)), "good")
-        rows.append(
-            PreferenceRow(
-                prompt=f"say {rng.choice(WORDS)} now",
-                chosen=" ".join(chosen),
-                rejected=" ".join(words()),
-                dimension=dimensions[i % len(dimensions)],
-                stratum="routine",
-                origin="plan",
-                margin=rng.choice([1 / 3, 2 / 3, 1.0]),
-                agreement=1.0,
-                n_votes=1,
-                rater_ids=(1,),
-                rater_names=("r",),
-                task_id=i,
-            )
-        )
-    return rows
-
-
-def save_tiny_policy(path: Path) -> Path:
-    tokenizer = train_tokenizer([*WORDS, "say now good"])
-    save_policy(build_model(tokenizer, TINY), tokenizer, TINY, path)
-    return path
-
-
-def write_synthetic_export(path: Path, *, spec_hash: str, n: int = 240, fmt: ExportFormat = "jsonl") -> Path:
-    rows = synthetic_rows(n)
-    cut = n * 5 // 6
-    write_export(path, rows[:cut], rows[cut:], fmt=fmt, manifest={"spec_hash": spec_hash})
-    return path
 
 
 @dataclass(frozen=True)

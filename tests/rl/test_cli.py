@@ -84,3 +84,14 @@ def test_bad_input_exits_2_with_a_clear_message(tiny_project: Project) -> None: 
     assert code == 2 and "unknown tracker" in out, out
     with tiny_project.store.session() as session:
         assert list_runs(session, project_id=tiny_project.project_id) == []  # refused before any run opened
+
+
+def test_seed_per_prompt_is_recorded_with_the_run(tiny_project: Project) -> None:  # noqa: F811
+    from tether.artifacts import RL_CHECKPOINT_KIND, resolve
+    from tether.rl.checkpoint import load_checkpoint
+
+    code, out = rl(tiny_project, "run", "--steps", "1", *TINY, "--algo", "rloo", "--seed-per-prompt")
+    assert code == 0, out
+    assert "rl: prompts per step" not in out  # the split is printed on more than one process only
+    checkpoint = resolve(tiny_project, kind=RL_CHECKPOINT_KIND, explicit=None).path
+    assert load_checkpoint(checkpoint).meta["config"]["seed_per_prompt"] is True

@@ -163,6 +163,28 @@ def test_shared_prefill_samples_the_tokens_a_full_prefill_does(tiny_project: Pro
     assert len(set(shared.responses)) > 4  # rows of one prompt drew different responses
 
 
+def test_a_group_seeded_alone_draws_the_same_tokens_whatever_else_is_in_the_batch(
+    tiny_project: Project,  # noqa: F811
+) -> None:
+    """`seed_per_prompt`: prompt B's k samples are the same tokens next to A (one rank holding both)
+    or alone (another world size), and the global generator is left untouched."""
+    models, *_ = setup(tiny_project, TINY_RL)
+    rollout = HFGenerateRollout(models.trainable.policy, models.tokenizer, 10)
+    a, b = (p.text for p in pool_prompts(tiny_project)[:2])
+    before = torch.get_rng_state()
+    both = rollout.generate_groups([a, a, a, b, b, b], [11, 22])
+    alone = rollout.generate_groups([b, b, b], [22])
+    assert torch.equal(torch.get_rng_state(), before)
+    assert both.responses[3:] == alone.responses and len(set(both.responses)) > 2
+    kept = alone.response_mask.bool()
+    width = alone.response_ids.shape[1]
+    assert torch.equal(both.response_ids[3:, :width][kept], alone.response_ids[kept])
+    assert torch.equal(both.response_mask[3:, :width], alone.response_mask)
+    assert rollout.generate_groups([b, b, b], [23]).responses != alone.responses  # another seed
+    with pytest.raises(ValueError, match="equal groups"):
+        rollout.generate_groups([a, a, b], [1, 2])
+
+
 def test_single_pass_rloo_update_equals_the_two_pass_one(tiny_project: Project) -> None:  # noqa: F811
     """Reusing the rollout's forward for the update is the same step as TRL's no-grad pass + update."""
     cfg = replace(TINY_RL, algo="rloo", ppo_epochs=1, minibatches=1, lr=1e-2)

@@ -1,8 +1,14 @@
-"""Shared CLI pieces: consoles, the --project option, error mapping and how a resolved input is shown."""
+"""Shared CLI pieces: consoles, the --project option, error mapping and how a resolved input is shown.
+
+Under a launcher (`accelerate launch --num_processes N -m tether ...`) every rank runs the same
+command, so rank 0 alone prints: the consoles are quiet on the other ranks, and so are the errors
+every rank raises alike (see `TetherGroup`).
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +27,14 @@ from rich.progress import (
 )
 from typer.core import TyperGroup
 
+from tether.distributed import env_rank
 from tether.errors import TetherError, TetherInputError
 from tether.project import Project
+
+try:  # recent typer vendors click and raises its own copy's usage errors
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on the real click
+    from click import ClickException  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from tether.artifacts import ResolvedArtifact
@@ -30,9 +42,17 @@ if TYPE_CHECKING:
 
 __all__ = ["console", "err_console", "open_project", "using"]
 
+# Read from the launcher's environment, not a process group: importing the CLI must start nothing.
+RANK = env_rank()
 # Wide when piped (logs, CI): rich would otherwise squeeze tables into 80 columns.
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160, quiet=RANK != 0)
+err_console = Console(
+    stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160, quiet=RANK != 0
+)
+
+RANK_ERROR_GRACE_S = 3.0
+"""How long a rank other than 0 holds back its error: long enough for rank 0 to report the same error
+and exit, upon which the launcher stops the other ranks, so an error every rank raised prints once."""
 
 ProjectOption = Annotated[
     Path | None,
@@ -41,14 +61,49 @@ ProjectOption = Annotated[
 
 
 class TetherGroup(TyperGroup):
-    """Root command group: turns Tether's errors into messages and exit codes (2 input, 3 gate)."""
+    """Root command group: turns Tether's errors into messages and exit codes (2 input, 3 gate).
+
+    On ranks other than 0: a usage error exits silently with its code (every rank parsed the same
+    command line, and rank 0 shows it); a Tether error waits `RANK_ERROR_GRACE_S`, then prints with a
+    `[rank N]` prefix. An error that every rank raised is thus printed once, by rank 0, because the
+    launcher stops the waiting ranks when rank 0 exits with it; an error raised on that rank alone is
+    still shown rather than lost. Unexpected exceptions keep Python's traceback on every rank."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().main(*args, **kwargs)
         except TetherError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            report_error(exc, rank=RANK)
             sys.exit(exc.exit_code)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_on_rank_zero():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_on_rank_zero():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors_on_rank_zero() -> Iterator[None]:
+    try:
+        yield
+    except ClickException as exc:
+        if RANK == 0:
+            raise
+        sys.exit(exc.exit_code)
+
+
+def report_error(exc: TetherError, *, rank: int) -> None:
+    """Print a Tether error on stderr: at once on rank 0, after the grace period and prefixed elsewhere."""
+    if rank == 0:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return
+    time.sleep(RANK_ERROR_GRACE_S)
+    # err_console is quiet on this rank; an error that survived the grace period must still be seen.
+    loud = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+    loud.print(f"[bold red]\\[rank {rank}] error:[/] {escape(str(exc))}")
 
 
 def open_project(path: Path | None) -> Project:

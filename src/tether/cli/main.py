@@ -136,3 +136,7 @@ register_upcoming(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # `python -m tether.cli.main`, as older docs and launch lines have it
+    main()

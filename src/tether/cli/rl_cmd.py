@@ -7,6 +7,9 @@
     tether rl run --eval-every 25                              # also log the quick eval suite (eval/score)
     tether rl run --algo rloo --lora                           # train a LoRA adapter (rl.lora in the spec)
     tether rl runs                                             # every run, its status and why it stopped
+    accelerate launch --multi_gpu --num_processes 2 -m tether rl run --seed-per-prompt   # 2 ranks
+
+`--batch-size` is the global number of prompts per step: N processes take batch / N each.
 
 Exit codes: 0 the run completed; 2 bad input (unknown checkpoint, a model without safetensors);
 3 the reward model has not passed its gate (without --force), or the run stopped on its KL budget or a
@@ -70,7 +73,10 @@ def run(
         float | None, typer.Option("--kl-coef", help="Initial (or fixed) KL coefficient β.")
     ] = None,
     fixed_kl: Annotated[bool, typer.Option("--fixed-kl", help="Keep β fixed instead of adaptive.")] = False,
-    batch_size: Annotated[int | None, typer.Option(help=f"Prompts per step [{_D.batch_size}].")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help=f"Prompts per step over all processes (each of N takes 1/N) [{_D.batch_size}]."),
+    ] = None,
     samples_per_prompt: Annotated[
         int | None, typer.Option(help=f"Responses per prompt (RLOO's k) [{_D.samples_per_prompt}].")
     ] = None,
@@ -84,6 +90,14 @@ def run(
         str | None, typer.Option(help="Critic init: reward_model (default) or policy.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help=f"Seed [{_D.seed}].")] = None,
+    seed_per_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--seed-per-prompt",
+            help="Seed each prompt's samples from (seed, step, prompt), so any number of processes draws "
+            "the same tokens; generates one prompt at a time (slower).",
+        ),
+    ] = False,
     save_every: Annotated[
         int | None, typer.Option(help=f"Checkpoint every N steps [{_D.save_every}].")
     ] = None,
@@ -129,6 +143,7 @@ def run(
         minibatches=minibatches,
         value_init=value_init,
         seed=seed,
+        seed_per_prompt=True if seed_per_prompt else None,
         save_every=save_every,
         sample_every=sample_every,
         eval_every=eval_every,

@@ -1,4 +1,10 @@
-"""`tether rm train`: a Bradley–Terry reward model on the latest export, from the current SFT policy."""
+"""`tether rm train`: a Bradley–Terry reward model on the latest export, from the current SFT policy.
+
+    accelerate launch --multi_gpu --num_processes 2 -m tether rm train --batch-size 32   # 2 ranks
+
+`--batch-size` is the global batch: each of N ranks trains on batch / (N x accumulation) pairs at a time.
+Rank 0 alone prints, saves and registers; the other ranks wait for it, then exit quietly.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from tether.cli.common import (
     using,
 )
 from tether.errors import TetherInputError
-from tether.reward.config import RewardTrainConfig
+from tether.reward.config import RewardTrainConfig, batch_split
 
 # torch, transformers and the training modules load inside the command, so `tether --help` stays fast.
 _D = RewardTrainConfig
@@ -39,7 +45,13 @@ def train(
         Path | None, typer.Option("--out", help="Checkpoint directory (default: .tether/models/rm-<time>).")
     ] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training pairs.")] = _D.epochs,
-    batch_size: Annotated[int, typer.Option(help="Preference pairs per optimizer step.")] = _D.batch_size,
+    batch_size: Annotated[
+        int, typer.Option(help="Preference pairs per optimizer step over all processes (the global batch).")
+    ] = _D.batch_size,
+    gradient_accumulation_steps: Annotated[
+        int,
+        typer.Option(help="Forward/backward passes per optimizer step; shrinks the per-device batch."),
+    ] = _D.gradient_accumulation_steps,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = _D.lr,
     max_length: Annotated[
         int, typer.Option(help="Longest sequence; longer pairs are left out.")
@@ -62,12 +74,14 @@ def train(
 ) -> None:
     """Train a reward model (Bradley–Terry, one forward pass per batch of pairs) and register it."""
     from tether.artifacts import EXPORT_KIND, POLICY_KIND, resolve
+    from tether.distributed import is_main_process, process_state
     from tether.reward.train import train_reward_model
 
     try:
         cfg = RewardTrainConfig(
             epochs=epochs,
             batch_size=batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps,
             lr=lr,
             max_length=max_length,
             lora=lora,
@@ -77,9 +91,12 @@ def train(
         )
     except ValueError as exc:
         raise TetherInputError(f"tether rm train: {exc}") from None
+    # Before any work: a global batch the processes do not divide is an input error naming both.
+    split = batch_split(cfg, world_size=process_state().num_processes, what="--batch-size")
     proj = open_project(project)
     export = using(resolve(proj, kind=EXPORT_KIND, explicit=data))
     policy = using(resolve(proj, kind=POLICY_KIND, explicit=base))
+    console.print(split.describe())
     with train_progress(cfg.log_every) as on_step:
         result = train_reward_model(
             proj,
@@ -91,6 +108,8 @@ def train(
             on_warning=lambda message: err_console.print(f"[bold yellow]warning:[/] {escape(message)}"),
             on_step=on_step,
         )
+    if not is_main_process():
+        return  # rank 0 reports the run; this rank saved and registered nothing
     ident = result.artifact.id if result.artifact else "unregistered"
     m = result.metrics
     heldout = f", held-out accuracy {m['test/accuracy']:.3f}" if "test/accuracy" in m else ""

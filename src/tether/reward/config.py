@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from tether.distributed import BatchSplit, split_batch
+
 
 @dataclass(frozen=True)
 class RewardTrainConfig:
@@ -19,7 +21,11 @@ class RewardTrainConfig:
     epochs: int = 1
     """Passes over the training pairs (InstructGPT: one; more overfits quickly)."""
     batch_size: int = 32
-    """Preference pairs per optimizer step; each step runs 2 x batch_size sequences in one forward pass."""
+    """Preference pairs per optimizer step over all processes (the global batch); each device packs its
+    share, batch_size / (processes x gradient_accumulation_steps) pairs, into one forward pass."""
+    gradient_accumulation_steps: int = 1
+    """Forward/backward passes whose gradients add up to one optimizer step; the learning-rate schedule
+    counts optimizer steps. Raising it shrinks the per-device batch, not the global one."""
     lr: float = 1e-4
     """Peak learning rate of AdamW (linear warmup, then linear decay to zero; TRL's default)."""
     weight_decay: float = 0.0
@@ -54,7 +60,15 @@ class RewardTrainConfig:
     def __post_init__(self) -> None:
         problems = [
             f"{name} must be at least 1, got {getattr(self, name)}"
-            for name in ("epochs", "batch_size", "max_length", "log_every", "bucket_size", "lora_r")
+            for name in (
+                "epochs",
+                "batch_size",
+                "gradient_accumulation_steps",
+                "max_length",
+                "log_every",
+                "bucket_size",
+                "lora_r",
+            )
             if getattr(self, name) < 1
         ]
         if not self.lr > 0:
@@ -80,6 +94,14 @@ class RewardTrainConfig:
         return asdict(self)
 
 
+def batch_split(cfg: RewardTrainConfig, *, world_size: int, what: str = "batch_size") -> BatchSplit:
+    """The per-device share of the global batch on `world_size` processes; an input error naming both
+    numbers when they do not divide (`what` names the setting in that message)."""
+    return split_batch(
+        cfg.batch_size, world_size=world_size, accumulation=cfg.gradient_accumulation_steps, what=what
+    )
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Step counts derived from the config and the data, computed in one place (`schedule`)."""
@@ -90,7 +112,8 @@ class Schedule:
 
 
 def schedule(cfg: RewardTrainConfig, steps_per_epoch: int) -> Schedule:
-    """Total and warmup steps for `steps_per_epoch` optimizer steps per pass (per process when parallel).
+    """Total and warmup steps for `steps_per_epoch` optimizer steps per pass (global batches, so the same
+    on any number of processes).
 
     Warmup rounds up, as Hugging Face's `TrainingArguments.get_warmup_steps` does for a ratio."""
     total = steps_per_epoch * cfg.epochs

@@ -160,29 +160,80 @@ def bucketed_batches(
     return full + short
 
 
-class LengthBucketSampler(Sampler[list[int]]):
-    """A seeded batch sampler over `bucketed_batches`; each pass over it is a new epoch's order."""
+def even_tail(batches: list[list[int]], shards: int) -> list[list[int]]:
+    """`batches` with the short last batch cut to a multiple of `shards` (dropped when that leaves none),
+    so that every process and accumulation step gets an equal share of it: equal shares make the mean of
+    the per-shard mean losses the mean over the global batch. Full batches divide already (split_batch)."""
+    if not batches or shards == 1:
+        return batches
+    keep = len(batches[-1]) - len(batches[-1]) % shards
+    return [*batches[:-1], batches[-1][:keep]] if keep else batches[:-1]
 
-    def __init__(self, lengths: Sequence[int], *, batch_size: int, bucket_size: int, seed: int) -> None:
+
+def rank_share(batch: Sequence[int], *, accumulation: int, world_size: int, rank: int) -> list[list[int]]:
+    """This rank's micro-batches of one global batch: cut into `accumulation` consecutive chunks, each cut
+    into `world_size` contiguous slices, slice `rank` of each. Over all ranks the slices cover the batch."""
+    chunk = len(batch) // accumulation
+    share = chunk // world_size
+    return [
+        list(batch[step * chunk + rank * share : step * chunk + (rank + 1) * share])
+        for step in range(accumulation)
+    ]
+
+
+class LengthBucketSampler(Sampler[list[int]]):
+    """A seeded batch sampler over `bucketed_batches`; each pass over it is a new epoch's order.
+
+    The global batches (of `batch_size` pairs) are the same on any number of processes; each rank yields
+    its own micro-batches of each (`rank_share`), so a step on N ranks sees the pairs one rank would."""
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        *,
+        batch_size: int,
+        bucket_size: int,
+        seed: int,
+        accumulation: int = 1,
+        world_size: int = 1,
+        rank: int = 0,
+    ) -> None:
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.bucket_size = bucket_size
         self.seed = seed
+        self.accumulation = accumulation
+        self.world_size = world_size
+        self.rank = rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+    @property
+    def steps_per_epoch(self) -> int:
+        """Global batches (optimizer steps) per pass: the full ones, plus the short last one if any of it
+        is left once cut to a multiple of processes x accumulation."""
+        full, tail = divmod(len(self.lengths), self.batch_size)
+        return full + int(tail >= self.accumulation * self.world_size)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __len__(self) -> int:
+        return self.steps_per_epoch * self.accumulation
+
+    def global_batches(self) -> list[list[int]]:
+        """This pass's global batches, identical on every rank; advances the epoch."""
         rng = random.Random(f"{self.seed}:{self.epoch}")
-        # Advance on every pass: accelerate's multi-process wrapper never forwards set_epoch to us.
         self.epoch += 1
-        yield from bucketed_batches(
+        batches = bucketed_batches(
             self.lengths, batch_size=self.batch_size, bucket_size=self.bucket_size, rng=rng
         )
+        return even_tail(batches, self.accumulation * self.world_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.global_batches():
+            yield from rank_share(
+                batch, accumulation=self.accumulation, world_size=self.world_size, rank=self.rank
+            )
 
 
 def padding_share(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:

@@ -1,14 +1,17 @@
 """The reward-model training loop, as numbered steps over packed pairs (see `tether.reward.train`).
 
-Each step packs B pairs into one forward pass of 2B sequences; metrics come back from the device
-every `log_every` steps in one transfer and are written one row per step to metrics.jsonl.
+Each optimizer step takes one global batch of `batch_size` pairs, the same whatever the number of
+processes: every rank packs its share (`LengthBucketSampler`), in `gradient_accumulation_steps`
+micro-batches of 2 x per-device sequences. Losses are means over equal shares and DDP averages the
+gradients, so N ranks take the step one rank would (up to float reduction order). Metrics come back
+from the device every `log_every` steps in one transfer and are written one row per optimizer step.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,8 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
-from tether.reward.config import RewardTrainConfig, lr_factor, schedule
+from tether.distributed import BatchSplit
+from tether.reward.config import RewardTrainConfig, batch_split, lr_factor, schedule
 from tether.reward.data import EncodedPair, LengthBucketSampler, PairCollator
 from tether.reward.loss import bradley_terry_loss, pair_accuracy
 from tether.reward.model import rewards, trainable_parameters
@@ -26,6 +30,8 @@ from tether.reward.model import rewards, trainable_parameters
 StepCallback = Callable[[int, int, dict[str, float]], None]
 """on_step(step, total_steps, metrics): called for every optimizer step, on the main process, in bursts of
 `log_every` steps (when the metrics come back from the device)."""
+
+Batch = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,11 @@ class FitOutcome:
     model: torch.nn.Module
     """The trained model, still wrapped by accelerate (unwrap before saving)."""
     steps: int
+    """Optimizer steps (global batches), not micro-batches."""
     metrics: dict[str, float]
     seconds: float
     pairs_per_second: float
+    """Pairs over all processes per second."""
 
 
 def fit(
@@ -54,22 +62,26 @@ def fit(
 
     Metrics stay on the device and are read back every `cfg.log_every` steps in one transfer: a read
     per step would make the host wait for the accelerator at every step instead of queueing ahead."""
+    split = batch_split(cfg, world_size=accelerator.num_processes)
     sampler = LengthBucketSampler(
-        [p.length for p in pairs], batch_size=cfg.batch_size, bucket_size=cfg.bucket_size, seed=cfg.seed
+        [p.length for p in pairs],
+        batch_size=cfg.batch_size,
+        bucket_size=cfg.bucket_size,
+        seed=cfg.seed,
+        accumulation=split.accumulation,
+        world_size=split.world_size,
+        rank=accelerator.process_index,
     )
-    # A list is a map-style dataset; torch's stubs only say Dataset.
+    # Not passed to accelerator.prepare: the sampler yields this rank's share already, and accelerate's
+    # sharding would split it again (and pad a short last batch with repeated pairs).
     loader: DataLoader[EncodedPair] = DataLoader(
-        list(pairs),  # type: ignore[arg-type]
+        list(pairs),  # type: ignore[arg-type]  # a list is a map-style dataset; the stubs say Dataset
         batch_sampler=sampler,
         collate_fn=PairCollator(pad_id),
         pin_memory=accelerator.device.type == "cuda",
     )
-    fused = accelerator.device.type == "cuda"  # one kernel for the whole update
-    optimizer = torch.optim.AdamW(
-        trainable_parameters(model), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None
-    )
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    plan = schedule(cfg, len(loader))
+    model, optimizer = prepare(model, cfg, split, accelerator)
+    plan = schedule(cfg, sampler.steps_per_epoch)
     sink = metrics_file.open("a", encoding="utf-8") if metrics_file else None
     model.train()
     step, seen = 0, 0
@@ -78,11 +90,12 @@ def fit(
     start = time.perf_counter()
     with sink or nullcontext():
         for epoch in range(cfg.epochs):
-            for batch in loader:
+            for micro_batches in optimizer_steps(loader, split.accumulation, accelerator.device):
                 lr = cfg.lr * lr_factor(step, plan)
-                values = train_step(model, batch, optimizer, cfg, lr=lr, accelerator=accelerator)
+                values = train_step(model, micro_batches, optimizer, cfg, lr=lr, accelerator=accelerator)
                 pending.append(({"step": step, "epoch": epoch, "train/lr": lr}, values))
-                seen += batch["margin"].shape[0] * accelerator.num_processes
+                # Equal shares on every rank: this rank's pairs times the world is the global batch.
+                seen += sum(b["margin"].shape[0] for b in micro_batches) * split.world_size
                 step += 1
                 if len(pending) == cfg.log_every or step == plan.total_steps:
                     rows += _log(read_back(pending, accelerator), sink, on_step, plan.total_steps)
@@ -95,44 +108,82 @@ def fit(
     return FitOutcome(model, step, final, seconds, seen / seconds if seconds else 0.0)
 
 
+def prepare(
+    model: torch.nn.Module, cfg: RewardTrainConfig, split: BatchSplit, accelerator: Accelerator
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """AdamW over the trainable weights; model and optimizer wrapped by accelerate (DDP, FSDP, ...)."""
+    fused = accelerator.device.type == "cuda"  # one kernel for the whole update
+    optimizer = torch.optim.AdamW(
+        trainable_parameters(model), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None
+    )
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None:
+        # accelerate reads DeepSpeed's micro-batch from a prepared DataLoader; ours is not prepared.
+        plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = split.per_device
+    prepared_model, prepared_optimizer = accelerator.prepare(model, optimizer)
+    return prepared_model, prepared_optimizer
+
+
+def optimizer_steps(
+    loader: Iterable[Batch], accumulation: int, device: torch.device
+) -> Iterator[list[Batch]]:
+    """The loader's micro-batches on `device`, grouped `accumulation` to an optimizer step."""
+    group: list[Batch] = []
+    for batch in loader:
+        # Pinned on CUDA, so the copy need not wait and the host can queue the next step.
+        group.append({key: value.to(device, non_blocking=True) for key, value in batch.items()})
+        if len(group) == accumulation:
+            yield group
+            group = []
+
+
 METRICS = ("train/loss", "train/accuracy", "train/reward_gap", "train/reward_mean", "train/grad_norm")
 """What `train_step` measures, in the order of its tensor."""
 
 
 def train_step(
     model: torch.nn.Module,
-    batch: dict[str, torch.Tensor],
+    micro_batches: Sequence[Batch],
     optimizer: torch.optim.Optimizer,
     cfg: RewardTrainConfig,
     *,
     lr: float,
     accelerator: Accelerator,
 ) -> torch.Tensor:
-    """One optimizer step on a packed batch; returns METRICS as a (5,) tensor, still on the device."""
-    # 1. forward: chosen and rejected together
-    r_chosen, r_rejected = rewards(model, batch).chunk(2)  # (2B,) -> (B,), (B,)
-    # 2. loss
-    margin = batch["margin"] if cfg.margin else None
-    loss = bradley_terry_loss(r_chosen, r_rejected, margin, cfg.center_coef)
-    # 3. backward
-    optimizer.zero_grad(set_to_none=True)
-    accelerator.backward(loss)
+    """One optimizer step on this rank's micro-batches of a global batch; METRICS as a (5,) device tensor.
+
+    Under `accelerator.accumulate`, accelerate divides each loss by the accumulation steps and syncs the
+    gradients across ranks on the last micro-batch only; equal micro-batches make the sum their mean."""
+    measured = []
+    for batch in micro_batches:
+        with accelerator.accumulate(model):
+            # 1. forward: chosen and rejected together
+            r_chosen, r_rejected = rewards(model, batch).chunk(2)  # (2b,) -> (b,), (b,); b per device
+            # 2. loss
+            margin = batch["margin"] if cfg.margin else None
+            loss = bradley_terry_loss(r_chosen, r_rejected, margin, cfg.center_coef)
+            # 3. backward (gradients add up until the step)
+            accelerator.backward(loss)
+        with torch.no_grad():
+            gap, both = r_chosen - r_rejected, torch.cat([r_chosen, r_rejected])
+            measured.append(
+                torch.stack([loss.detach(), pair_accuracy(r_chosen, r_rejected), gap.mean(), both.mean()])
+            )
+    # 4. step, on the whole global batch's gradient
+    if not accelerator.sync_gradients:  # an invariant: optimizer_steps groups as accelerate counts
+        raise RuntimeError("micro-batches out of step with accelerate's gradient accumulation count")
     grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
-    # 4. step
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.step()
-    # 5. metrics, left on the device
+    optimizer.zero_grad(set_to_none=True)
+    # 5. metrics, left on the device: means over the micro-batches, then the gradient's norm
     with torch.no_grad():
-        return torch.stack(
-            [
-                loss.detach(),
-                pair_accuracy(r_chosen, r_rejected),
-                (r_chosen - r_rejected).mean(),
-                torch.cat([r_chosen, r_rejected]).mean(),
-                torch.as_tensor(grad_norm, dtype=loss.dtype, device=loss.device),
-            ]
-        )
+        # DeepSpeed clips inside its own step and has no norm to give before its first one.
+        norm = torch.as_tensor(
+            float("nan") if grad_norm is None else grad_norm, dtype=loss.dtype, device=loss.device
+        ).reshape(1)
+        return torch.cat([torch.stack(measured).mean(dim=0), norm])
 
 
 def read_back(

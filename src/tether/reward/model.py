@@ -86,10 +86,13 @@ def plain_model(model: Any) -> PreTrainedModel:
     return model
 
 
-def save_reward_model(model: Any, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
-    """save_pretrained with safetensors (LoRA merged) and the tokenizer, into `out`."""
+def save_reward_model(
+    model: Any, tokenizer: PreTrainedTokenizerBase, out: Path, *, state_dict: dict[str, Any] | None = None
+) -> None:
+    """save_pretrained with safetensors (LoRA merged) and the tokenizer, into `out`; `state_dict`, when
+    given, holds the full weights a sharded run gathered (`Accelerator.get_state_dict`)."""
     out.mkdir(parents=True, exist_ok=True)
-    plain_model(model).save_pretrained(out, safe_serialization=True)
+    plain_model(model).save_pretrained(out, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(out)
 
 

@@ -1,13 +1,13 @@
 """Bradley–Terry reward-model training: `tether rm train`.
 
-    tether rm train --epochs 1 --batch-size 32          # latest export, current SFT policy as base
-    accelerate launch -m tether.cli.main rm train ...   # the same loop, data-parallel over GPUs
+    tether rm train --epochs 1 --batch-size 32     # latest export, current SFT policy as base
+    accelerate launch --multi_gpu --num_processes 2 -m tether rm train --batch-size 32   # 2 ranks
 
 Steps: (1) load the export's pairs and check them against the spec, (2) load the base with a fresh
-scalar head, (3) tokenize through `scored_text` and bucket by length, (4) train: each step packs B
-pairs into one forward pass of 2B sequences, (5) score the held-out split, (6) save with safetensors
-plus tether_reward.json (config, spec hash, export hash, lineage, metrics) and register the checkpoint
-as a `reward_model` artifact.
+scalar head, (3) tokenize through `scored_text` and bucket by length, (4) train: each step takes a
+global batch of B pairs, each rank packing its share into one forward pass (`tether.reward.fit`),
+(5) score the held-out split, (6) save with safetensors plus tether_reward.json (config, spec hash,
+export hash, lineage, metrics) and register the checkpoint as a `reward_model` artifact (rank 0).
 
 Departures from InstructGPT (Ouyang et al. 2022): pairs are independent rows, not all C(K,2)
 comparisons of one prompt per batch element, because exports hold pairs; the loss takes Llama 2's
@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration, PartialState
+from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from tether.artifacts import REWARD_MODEL_KIND
+from tether.distributed import is_main_process, make_accelerator, process_state, wait_for_everyone
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.hf import context_length, require_safetensors
-from tether.reward.config import RewardTrainConfig
+from tether.reward.config import RewardTrainConfig, batch_split
 from tether.reward.data import (
     EncodedPair,
     PreferenceData,
@@ -69,7 +70,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainResult:
-    """A trained, saved (and, under a project, registered) reward model."""
+    """A trained, saved (and, under a project, registered) reward model.
+
+    Every rank of a data-parallel run gets one; only rank 0's carries the artifact."""
 
     out: Path
     artifact: ArtifactRecord | None
@@ -83,6 +86,7 @@ class TrainResult:
     seconds: float
     """Wall time of the training loop alone (no loading, tokenizing or saving)."""
     pairs_per_second: float
+    """Training pairs over all processes per second."""
     warnings: list[str]
 
 
@@ -104,9 +108,12 @@ def train_reward_model(
 
     Warnings (data sufficiency; an export labelled under another spec) go to `on_warning` before
     training starts; with `strict`, a spec mismatch is an error instead. `out` defaults to a new
-    directory under the project's .tether/models/. `on_step(step, total, metrics)` reports progress."""
+    directory under the project's .tether/models/. `on_step(step, total, metrics)` reports progress.
+
+    Under N processes, rank 0 alone registers the checkpoint; every rank returns once it is registered."""
     warn = on_warning or log.warning
-    # 1. inputs: fail on a bad base before any work; data checked against the spec
+    # 1. inputs: fail on a global batch the processes do not divide, or a bad base, before any work
+    batch_split(cfg, world_size=process_state().num_processes)
     preferences = load_preference_data(data)
     require_safetensors(base)
     warnings = [spec_mismatch(project.spec_hash, preferences, strict=strict)]
@@ -130,10 +137,12 @@ def train_reward_model(
     }
     # 2-6. train, save
     result = train_checkpoint(cfg, preferences, base=base, out=out, provenance=provenance, on_step=on_step)
-    if not PartialState().is_main_process:
-        return result
-    artifact = _register(project, result, cfg, parents=[i for i in (export_id, base_id) if i])
-    return replace(result, artifact=artifact)
+    if is_main_process():
+        artifact = _register(project, result, cfg, parents=[i for i in (export_id, base_id) if i])
+        result = replace(result, artifact=artifact)
+    # The other ranks leave only once the artifact exists, so a rank's success means the run's.
+    wait_for_everyone()
+    return result
 
 
 def _artifact_ids(project: Project, data: Path, base: Path) -> tuple[str | None, str | None]:
@@ -176,10 +185,12 @@ def train_checkpoint(
     provenance: dict[str, Any] | None = None,
     on_step: StepCallback | None = None,
 ) -> TrainResult:
-    """Train, score the held-out split and save to `out` (written in a hidden sibling, then renamed)."""
+    """Train, score the held-out split and save to `out` (written in a hidden sibling, then renamed).
+
+    Under N processes, rank 0 alone writes; every rank returns once the checkpoint is in place."""
     check_out_dir(out)
-    # Batches are copied from pinned memory without waiting, so the host can queue the next step.
-    accelerator = Accelerator(dataloader_config=DataLoaderConfiguration(non_blocking=True))
+    accelerator = make_accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+    check_accumulation(cfg, accelerator)
     set_seed(cfg.seed)
     run = prepare_run(cfg, data, base)
     provenance = provenance or {}
@@ -195,7 +206,8 @@ def train_checkpoint(
             metrics_file=metrics_file,
             on_step=on_step if accelerator.is_main_process else None,
         )
-        # 5. held-out split
+        # 5. held-out split: every rank scores all of it (FSDP's forward needs every rank), so the
+        # figures rank 0 records are those of a single process
         model = accelerator.unwrap_model(fitted.model)
         heldout = heldout_metrics(model, run.test, pad_id=run.pad_id, batch_size=cfg.batch_size)
         result = TrainResult(
@@ -209,13 +221,28 @@ def train_checkpoint(
             pairs_per_second=fitted.pairs_per_second,
             warnings=list(provenance.get("warnings", [])),
         )
-        # 6. save
-        accelerator.wait_for_everyone()
+        # 6. save (rank 0). Collecting the weights is collective: FSDP and ZeRO-3 gather their shards
+        # here, so every rank takes part. LoRA merges its adapters from the module instead.
+        weights = None if cfg.lora else accelerator.get_state_dict(fitted.model)
         if stage is not None:
-            save_reward_model(model, run.tokenizer, stage)
+            save_reward_model(model, run.tokenizer, stage, state_dict=weights)
             meta = checkpoint_meta(cfg, result, provenance, run=run, ties=data.ties_dropped)
             (stage / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    accelerator.wait_for_everyone()
     return result
+
+
+def check_accumulation(cfg: RewardTrainConfig, accelerator: Accelerator) -> None:
+    """Refuse a launcher config whose gradient accumulation differs from the run's: accelerate lets
+    ACCELERATE_GRADIENT_ACCUMULATION_STEPS override the value it is given, which would change the
+    per-device batch behind the printed split."""
+    if accelerator.gradient_accumulation_steps != cfg.gradient_accumulation_steps:
+        raise TetherInputError(
+            f"the launcher sets gradient_accumulation_steps = {accelerator.gradient_accumulation_steps}, "
+            f"but this run asks for {cfg.gradient_accumulation_steps}; pass "
+            f"--gradient-accumulation-steps {accelerator.gradient_accumulation_steps} or drop it from "
+            "the accelerate config"
+        )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@
 - `rewards`: per-token rewards = −β·KL plus the reward-model score on the last token;
 - `advantages`: GAE, whitening, RLOO and group-normalized (GRPO-style) baselines;
 - `losses`: clipped PPO policy and value losses, explained variance;
-- `kl_control`: fixed and adaptive β, the spec's KL budget, KL spike detection.
+- `kl_control`: fixed and adaptive β, the spec's KL budget, KL spike detection;
+- `global_batch`: a step's global batch over data-parallel ranks: shards, per-prompt seeds, and
+  token means and whitening over the global batch, so N ranks compute what one does.
 
 Shapes: B sequences, T response tokens, V vocabulary. Every per-token tensor is (B, T) and comes
 with a (B, T) mask that is 1 on response tokens and 0 on padding. Submodules are imported by

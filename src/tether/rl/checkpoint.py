@@ -8,10 +8,12 @@ Layout of a checkpoint directory (one per saved step, ``<run dir>/step-000050/``
                                                          safetensors), what a resumed run trains on
     value/                                               the critic (PPO), save_pretrained; with LoRA
                                                          the value head (value_head.safetensors)
-    trainer/state.safetensors                            optimizer tensors and torch RNG states
+    trainer/state.safetensors                            optimizer tensors and torch RNG states (those
+                                                         of ranks 1… under ``rank<r>.``)
     trainer/state.json                                   optimizer structure, scheduler, KL controller,
                                                          spike detector, monitor suite, data position,
-                                                         numpy/python RNG states, score normalization
+                                                         numpy/python RNG states (ranks 1… under
+                                                         ``rng_ranks``), score normalization
     tether_rl.json                                       resolved config, spec hash, SFT and RM artifact
                                                          ids and content hashes, gate (and any override)
     metrics.jsonl, samples.jsonl, alerts.jsonl           the run's logs up to this step
@@ -27,7 +29,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,29 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         "numpy": [name, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)],
         "python": [version, list(internal), gauss_next],
     }
+
+
+RngState = tuple[dict[str, torch.Tensor], dict[str, Any]]
+"""One process's RNG states, as `rng_state` returns them."""
+
+
+def rank_rng_entries(states: Sequence[RngState]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The RNG states of ranks 1, 2… as checkpoint entries: their tensors under ``rank<r>.`` and their
+    JSON by rank. Rank 0's stay where a single process keeps its own, so one-process checkpoints
+    are as they were and load everywhere."""
+    tensors = {f"rank{r}.{k}": v for r, (ts, _) in enumerate(states, start=1) for k, v in ts.items()}
+    return tensors, {str(r): js for r, (_, js) in enumerate(states, start=1)}
+
+
+def rank_rng_state(trainer: TrainerState, rank: int) -> RngState | None:
+    """Rank `rank`'s RNG states as saved; None when the checkpoint was written by fewer processes."""
+    if rank == 0:
+        return trainer.tensors, trainer.state["rng"]
+    saved = trainer.state.get("rng_ranks", {}).get(str(rank))
+    if saved is None:
+        return None
+    prefix = f"rank{rank}."
+    return {k.removeprefix(prefix): v for k, v in trainer.tensors.items() if k.startswith(prefix)}, saved
 
 
 def set_rng_state(tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> None:

@@ -42,7 +42,8 @@ class RLConfig:
     steps: int | None = None
     """Total RL steps of the run, counted from the SFT policy (None: the spec's rl.steps_per_run)."""
     batch_size: int = 16
-    """Prompts per step."""
+    """Prompts per step, over all processes: a global batch, of which each of N data-parallel
+    processes takes batch_size / N (`tether.rl.global_batch`)."""
     samples_per_prompt: int = 2
     """Responses sampled per prompt (the RLOO group k; at least 2 for rloo)."""
     max_new_tokens: int = 48
@@ -89,6 +90,10 @@ class RLConfig:
     """Clip the gradient's global norm (0 turns clipping off)."""
     seed: int = 0
     """Seed of sampling, prompt order and minibatch order."""
+    seed_per_prompt: bool = False
+    """Seed each prompt's k samples from (seed, step, prompt key and place in the step's draw), so that
+    the same run draws the same tokens on any number of processes; generates one prompt group at a
+    time, which is slower."""
     sample_every: int = 10
     """Save the step's generations to samples.jsonl every this many steps (and on the last step)."""
     save_every: int = 50
@@ -113,9 +118,9 @@ class RLConfig:
     lora_target_modules: str | tuple[str, ...] | None = None
     """"all-linear" or module names that get an adapter (None: the spec's rl.lora.target_modules)."""
     episodes_per_step: int = field(init=False, default=0)
-    """Derived: batch_size x samples_per_prompt responses per step."""
+    """Derived: batch_size x samples_per_prompt responses per step (over all processes)."""
     minibatch_size: int = field(init=False, default=0)
-    """Derived: episodes_per_step / minibatches."""
+    """Derived: episodes_per_step / minibatches (over all processes)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.lora_target_modules, list):  # read back from JSON

@@ -23,7 +23,7 @@ from tether.rl.logprobs import entropy_from_logits, token_logprobs
 from tether.rl.models import PolicyAndValue, logprobs_and_entropy, response_values
 from tether.rl.prompts import PromptItem
 from tether.rl.rewards import clip_scores, normalize_scores
-from tether.rl.rollout import Rollout, RolloutBatch
+from tether.rl.rollout import GroupSeededRollout, Rollout, RolloutBatch
 
 if TYPE_CHECKING:
     from tether.world import GoldGrade
@@ -114,10 +114,22 @@ class Scored:
 
 @torch.no_grad()
 def generate_and_score(
-    rollout: Rollout, scorer: Scorer, prompts: Sequence[PromptItem], processing: ScoreProcessing
+    rollout: Rollout,
+    scorer: Scorer,
+    prompts: Sequence[PromptItem],
+    processing: ScoreProcessing,
+    seeds: Sequence[int] | None = None,
 ) -> Scored:
-    """(2) generate and (3) score with the reward model, through tether.hf.scored_text."""
-    batch = rollout.generate([p.text for p in prompts])  # (B, P + R)
+    """(2) generate and (3) score with the reward model, through tether.hf.scored_text. With `seeds`
+    (one per prompt group, `RLConfig.seed_per_prompt`) each group is sampled alone from its seed."""
+    texts = [p.text for p in prompts]
+    if seeds is None:
+        batch = rollout.generate(texts)  # (B, P + R)
+    elif isinstance(rollout, GroupSeededRollout):
+        batch = rollout.generate_groups(texts, seeds)  # (B, P + R)
+    else:
+        name = type(rollout).__name__
+        raise TypeError(f"seed_per_prompt needs a rollout with generate_groups; {name} has none")
     raw = torch.as_tensor(scorer.score([p.text for p in prompts], batch.responses), dtype=torch.float32)
     raw = raw.to(batch.sequences.device)  # (B,)
     return Scored(batch, raw, processing.apply(raw, batch.has_eos))
@@ -136,11 +148,13 @@ def collect_experience(
     kl_estimator: str,
     chunk: int,
     reference_off: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    seeds: Sequence[int] | None = None,
 ) -> Experience:
     """Steps (2)-(5) for `prompts` (already repeated k times, samples adjacent). `reference_off` is
-    entered around the reference's pass (with LoRA the reference is the policy, adapter off)."""
+    entered around the reference's pass (with LoRA the reference is the policy, adapter off); `seeds`,
+    one per prompt group, sample each group alone (`generate_and_score`)."""
     # (2)-(3) generate, score
-    scored = generate_and_score(rollout, scorer, prompts, processing)
+    scored = generate_and_score(rollout, scorer, prompts, processing, seeds)
     batch = scored.batch
     # (4) log-probabilities of the policy (with entropy) and the reference; values
     logp_ent = [
@@ -173,6 +187,7 @@ def collect_experience_with_graph(
     chunk: int,
     autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
     reference_off: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    seeds: Sequence[int] | None = None,
 ) -> tuple[Experience, torch.Tensor]:
     """Steps (2)-(5) for an update that takes one gradient step on the whole batch (one epoch, one
     minibatch): the policy's forward pass keeps its graph and serves twice, as the rollout's "old"
@@ -184,8 +199,9 @@ def collect_experience_with_graph(
     `PolicyAndValue`, so data-parallel gradient hooks see the forward; it must have no critic.
     `autocast` (the accelerator's) wraps the reference's forward too: the prepared policy runs
     under it, and KL between a bf16 policy and an fp32 reference would measure the precision gap.
-    `reference_off` is entered around the reference's pass, as in `collect_experience`."""
-    scored = generate_and_score(rollout, scorer, prompts, processing)
+    `reference_off` is entered around the reference's pass and `seeds` sample each prompt group
+    alone, as in `collect_experience`."""
+    scored = generate_and_score(rollout, scorer, prompts, processing, seeds)
     batch = scored.batch
     with torch.no_grad(), autocast(), reference_off():
         ref_logprobs = reference_logprobs(reference, batch, temperature, chunk)  # (B, R)

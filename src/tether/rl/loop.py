@@ -16,14 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tether.monitors import Generation, HackingAlert, has_critical
+from tether.monitors import HackingAlert, has_critical
 from tether.monitors.base import AlertSink
 from tether.rl.algorithm import RLAlgorithm, StepContext
-from tether.rl.experience import Experience
-from tether.rl.kl import sequence_kl
+from tether.rl.episodes import Episode, generations, sample_rows
 from tether.rl.kl_control import RUNNING_KL_WINDOW, BudgetVerdict, KLBudget, running_kl
 from tether.rl.loggers import MetricSink
-from tether.rl.metrics import experience_gold
 from tether.rl.state import LoopState
 
 StepCallback = Callable[[int, int, dict[str, float]], None]
@@ -69,10 +67,8 @@ def run_loop(
         # (1)-(8) one algorithm step at the current β
         beta = state.controller.value
         out = algo.step(ctx, step, state.sampler, beta)
-        # (9) KL control
-        verdict = control_kl(
-            state, budget, out.metrics["objective/kl"], cfg.episodes_per_step * ctx.accelerator.num_processes
-        )
+        # (9) KL control, on the global batch's KL and episode count (the same on every rank)
+        verdict = control_kl(state, budget, out.metrics["objective/kl"], cfg.episodes_per_step)
         # (10) learning-rate schedule, one step per RL step
         state.scheduler.step()
         metrics = {
@@ -84,11 +80,11 @@ def run_loop(
         }
         if io.evaluate is not None and cfg.eval_every and (step + 1) % cfg.eval_every == 0:
             metrics |= io.evaluate(step)
-        # (11) monitors
-        alerts = observe(state, io.alert_sinks, step, metrics, out.experience)
+        # (11) monitors, on the global batch's metrics and episodes: every rank raises the same alerts
+        alerts = observe(state, io.alert_sinks, step, metrics, out.episodes)
         # (12) logs
         state.step = step + 1
-        log_step(io, step, metrics, out.experience, due=step % cfg.sample_every == 0 or state.step == total)
+        log_step(io, step, metrics, out.episodes, due=step % cfg.sample_every == 0 or state.step == total)
         if io.on_step is not None:
             io.on_step(step, total, metrics)
         # (13) stop checks
@@ -109,7 +105,11 @@ def control_kl(state: LoopState, budget: KLBudget, kl: float, episodes: int) -> 
 
 
 def observe(
-    state: LoopState, sinks: Sequence[AlertSink], step: int, metrics: dict[str, float], exp: Experience
+    state: LoopState,
+    sinks: Sequence[AlertSink],
+    step: int,
+    metrics: dict[str, float],
+    episodes: Sequence[Episode],
 ) -> list[HackingAlert]:
     """The spike detector's alert (sent to the sinks here) and the suite's (it sends its own)."""
     alerts: list[HackingAlert] = []
@@ -125,12 +125,7 @@ def observe(
         alerts.append(HackingAlert("kl_spike", "warning", step, spike.message, evidence, "spike"))
         for sink in sinks:
             sink.emit(alerts)
-    gold = [None if g is None else g.utility for g in experience_gold(exp)]
-    generations = [
-        Generation(p.text, r, p.stratum, float(s), g)
-        for p, r, s, g in zip(exp.prompts, exp.batch.responses, exp.raw_scores.tolist(), gold, strict=True)
-    ]
-    return alerts + state.suite.observe(step, metrics, generations)
+    return alerts + state.suite.observe(step, metrics, generations(episodes))
 
 
 def stop_reason(verdict: BudgetVerdict, alerts: Sequence[HackingAlert]) -> str | None:
@@ -142,33 +137,12 @@ def stop_reason(verdict: BudgetVerdict, alerts: Sequence[HackingAlert]) -> str |
     return None
 
 
-def log_step(io: LoopIO, step: int, metrics: dict[str, float], exp: Experience, *, due: bool) -> None:
+def log_step(
+    io: LoopIO, step: int, metrics: dict[str, float], episodes: Sequence[Episode], *, due: bool
+) -> None:
     for tracker in io.trackers:
         tracker.log(step, metrics)
     if io.run_dir is None or not due:
         return
-    kl = sequence_kl(exp.kl, exp.mask).tolist()  # (B,)
-    rows = [
-        {
-            "step": step,
-            "prompt_key": p.key,
-            "stratum": p.stratum,
-            "prompt": p.text,
-            "response": r,
-            "rm_score": raw,
-            "score": score,
-            "kl": k,
-            "eos": bool(eos),
-        }
-        for p, r, raw, score, k, eos in zip(
-            exp.prompts,
-            exp.batch.responses,
-            exp.raw_scores.tolist(),
-            exp.scores.tolist(),
-            kl,
-            exp.batch.has_eos.tolist(),
-            strict=True,
-        )
-    ]
     with (io.run_dir / "samples.jsonl").open("a", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in sample_rows(step, episodes))

@@ -1,7 +1,11 @@
 """PPO losses (Schulman et al. 2017) and the health metrics logged with them.
 
 Aggregation is a token mean over every response token of the batch (TRL/verl "token-mean"):
-long responses weigh more than short ones, and padding weighs nothing.
+long responses weigh more than short ones, and padding weighs nothing. With N data-parallel ranks the
+mean is over the GLOBAL (mini)batch's tokens: the caller passes `token_mean` =
+`tether.rl.global_batch.global_token_mean`, under which each rank's loss is its share Σ_rank / N_global · W,
+and DDP's average of the ranks' gradients is then the gradient of the global token mean, the same as
+one process computes on the whole batch. On one process `token_mean` is `masked_mean` itself.
 
 Metrics, named as CleanRL logs them, which the hacking monitors read:
 
@@ -19,12 +23,16 @@ Metrics, named as CleanRL logs them, which the hacking monitors read:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from tether.rl.kl import LOG_RATIO_CLAMP, k3
 from tether.rl.masked import masked_mean, masked_var
+
+TokenMean = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(x, mask) -> 0-dim token mean (see `tether.rl.global_batch.global_token_mean`)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ def ppo_policy_loss(
     advantages: torch.Tensor,
     mask: torch.Tensor,
     clip_eps: float = 0.2,
+    token_mean: TokenMean = masked_mean,
 ) -> PolicyLossOutput:
     """Clipped surrogate: mean of max(−A·ρ, −A·clip(ρ, 1 − ε, 1 + ε)), ρ = π_new/π_old. All (B, T).
 
@@ -61,10 +70,10 @@ def ppo_policy_loss(
     adv = advantages.float().detach()  # (B, T)
     unclipped = -adv * ratio  # (B, T)
     clipped = -adv * ratio.clamp(1.0 - clip_eps, 1.0 + clip_eps)  # (B, T)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    loss = token_mean(torch.maximum(unclipped, clipped), mask)
     with torch.no_grad():
-        clipfrac = masked_mean(((ratio - 1.0).abs() > clip_eps).float(), mask)
-        approx_kl = masked_mean(k3(log_ratio), mask)
+        clipfrac = token_mean(((ratio - 1.0).abs() > clip_eps).float(), mask)
+        approx_kl = token_mean(k3(log_ratio), mask)
     return PolicyLossOutput(loss=loss, clipfrac=clipfrac, approx_kl=approx_kl)
 
 
@@ -74,6 +83,7 @@ def clipped_value_loss(
     returns: torch.Tensor,
     mask: torch.Tensor,
     clip_range: float = 0.2,
+    token_mean: TokenMean = masked_mean,
 ) -> ValueLossOutput:
     """PPO2's value clipping (baselines ppo2; kept by Secrets of RLHF/PPO-max). All (B, T).
 
@@ -83,19 +93,25 @@ def clipped_value_loss(
     v, target = values.float(), returns.float().detach()  # (B, T)
     v_clipped = old_values.float() + (v - old_values.float()).clamp(-clip_range, clip_range)  # (B, T)
     err, err_clipped = (v - target) ** 2, (v_clipped - target) ** 2  # (B, T)
-    loss = 0.5 * masked_mean(torch.maximum(err, err_clipped), mask)
+    loss = 0.5 * token_mean(torch.maximum(err, err_clipped), mask)
     with torch.no_grad():
-        clipfrac = masked_mean((err_clipped > err).float(), mask)
+        clipfrac = token_mean((err_clipped > err).float(), mask)
     return ValueLossOutput(loss=loss, clipfrac=clipfrac)
 
 
-def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+def explained_variance(
+    values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    variance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = masked_var,
+) -> float:
     """1 − Var(R − V)/Var(R) over the response tokens; NaN when the returns do not vary (as CleanRL).
 
-    1 is a perfect critic, 0 no better than a constant, negative worse than one."""
+    1 is a perfect critic, 0 no better than a constant, negative worse than one. `variance` is the
+    global batch's with N ranks (`tether.rl.global_batch.global_variance`)."""
     with torch.no_grad():
-        var_returns = masked_var(returns.float(), mask)
+        var_returns = variance(returns.float(), mask)
         if var_returns.item() == 0:
             return float("nan")
-        residual = masked_var(returns.float() - values.float(), mask)
+        residual = variance(returns.float() - values.float(), mask)
         return float(1.0 - residual / var_returns)

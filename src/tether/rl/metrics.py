@@ -13,45 +13,46 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
 
-from tether.monitors.features import DEFAULT_FEATURES, TextFeatures
 from tether.rl.experience import Experience
 from tether.rl.kl import kl_per_token, sequence_kl
-from tether.rl.masked import masked_mean
+from tether.rl.losses import TokenMean
+from tether.rl.masked import masked_mean, masked_var
 from tether.rl.prompts import PromptItem
 from tether.world import load_world, world_names
 
 if TYPE_CHECKING:
     from tether.world import GoldGrade
 
+Variance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(x, mask) -> 0-dim unbiased variance of the masked entries."""
 
-def rollout_metrics(
-    exp: Experience, beta: float, *, gold: bool, features: TextFeatures = DEFAULT_FEATURES
-) -> dict[str, float]:
-    """Metrics measured on the rollouts, before the update; ``gen/*`` with the project's `features`."""
+
+def rollout_metrics(exp: Experience, beta: float, *, token_mean: TokenMean = masked_mean) -> dict[str, float]:
+    """Metrics measured on this rank's rollouts, before the update. Each is a mean per episode (every
+    rank holds as many episodes, so their average over ranks is the global batch's) or, for the
+    entropy, a token mean taken by `token_mean` (a rank's share of the global token mean, see
+    `tether.rl.global_batch`). The text and gold metrics are the gathered step's
+    (`tether.rl.episodes.text_metrics`)."""
     mask = exp.mask  # (B, R)
     kl_k1 = sequence_kl(kl_per_token(exp.logprobs, exp.ref_logprobs, "k1"), mask)  # (B,)
     kl_k3 = sequence_kl(kl_per_token(exp.logprobs, exp.ref_logprobs, "k3"), mask)  # (B,)
     kl_reward = sequence_kl(exp.kl, mask)  # (B,) the estimator used in the reward
-    out = {
+    return {
         "objective/kl": kl_k1.mean().item(),
         "objective/kl_k3": kl_k3.mean().item(),
         "objective/kl_coef": beta,
         "objective/rm_score": exp.raw_scores.mean().item(),
         "objective/score": exp.scores.mean().item(),
         "objective/rlhf_reward": (exp.scores - beta * kl_reward).mean().item(),
-        "policy/entropy": masked_mean(exp.entropy, mask).item(),
+        "policy/entropy": token_mean(exp.entropy, mask).item(),
         "gen/tokens_mean": mask.float().sum(dim=1).mean().item(),
         "gen/eos_rate": exp.batch.has_eos.float().mean().item(),
-        **features.step_metrics(exp.batch.responses),
     }
-    if gold:
-        out |= gold_metrics(experience_gold(exp))
-    return out
 
 
 def gold_grades(prompts: Sequence[PromptItem], responses: Sequence[str]) -> list[GoldGrade | None]:
@@ -86,8 +87,9 @@ def gold_metrics(grades: Sequence[GoldGrade | None]) -> dict[str, float]:
 
 
 def explained_variance_metric(
-    values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor
+    values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, variance: Variance = masked_var
 ) -> dict[str, float]:
+    """`val/explained_variance`, its variances taken by `variance` (the global batch's, with N ranks)."""
     from tether.rl.losses import explained_variance
 
-    return {"val/explained_variance": explained_variance(values, returns, mask)}
+    return {"val/explained_variance": explained_variance(values, returns, mask, variance=variance)}

@@ -17,9 +17,12 @@ and std measured once on SFT samples (Ziegler et al.), not a running estimate.
 
 from __future__ import annotations
 
-from tether.rl.advantages import gae, whiten
-from tether.rl.algorithm import StepContext, StepOutput, reduce_metrics, sample_and_collect
-from tether.rl.metrics import explained_variance_metric, rollout_metrics
+from functools import partial
+
+from tether.rl.advantages import gae
+from tether.rl.algorithm import StepContext, StepOutput, finish_step, sample_and_collect
+from tether.rl.global_batch import global_variance, global_whiten
+from tether.rl.metrics import explained_variance_metric
 from tether.rl.prompts import PromptSampler
 from tether.rl.rewards import shaped_rewards
 from tether.rl.update import Targets, ppo_update
@@ -31,15 +34,15 @@ class PPO:
     def step(self, ctx: StepContext, step: int, sampler: PromptSampler, beta: float) -> StepOutput:
         cfg = ctx.cfg
         # (1)-(5) prompts, rollouts, scores, log-probabilities, values, per-token KL
-        exp = sample_and_collect(ctx, sampler, beta)
+        exp = sample_and_collect(ctx, sampler, step)
         if exp.values is None:
             raise RuntimeError("PPO needs a critic; the models were built without one")
         # (5b) shaped rewards: −β·KL on every token, the score on the last one
         rewards = shaped_rewards(exp.scores, exp.kl, exp.mask, beta)  # (B, R)
-        # (6) advantages: GAE on the critic's values, whitened over the batch's tokens
+        # (6) advantages: GAE on the critic's values, whitened over the global batch's tokens
         advantages, returns = gae(rewards, exp.values, exp.mask, cfg.gamma, cfg.lam)  # (B, R), (B, R)
         if cfg.whiten:
-            advantages = whiten(advantages, exp.mask)
+            advantages = global_whiten(advantages, exp.mask, ctx.ranks)
         # (7) clipped policy and value updates
         updates = ppo_update(
             ctx.model,
@@ -50,10 +53,7 @@ class PPO:
             accelerator=ctx.accelerator,
             step=step,
         )
-        # (8) metrics
-        metrics = {
-            **rollout_metrics(exp, beta, gold=ctx.gold, features=ctx.features),
-            **updates,
-            **explained_variance_metric(exp.values, returns, exp.mask),
-        }
-        return StepOutput(reduce_metrics(metrics, ctx.accelerator), exp)
+        # (8) metrics; the explained variance is the global batch's already
+        variance = partial(global_variance, ranks=ctx.ranks)
+        explained = explained_variance_metric(exp.values, returns, exp.mask, variance)
+        return finish_step(ctx, exp, beta, updates, exact=explained)

@@ -21,12 +21,12 @@ from tether.rl.advantages import rloo_advantages
 from tether.rl.algorithm import (
     StepContext,
     StepOutput,
-    reduce_metrics,
+    finish_step,
     sample_and_collect,
     sample_and_collect_with_graph,
 )
+from tether.rl.global_batch import global_standardize
 from tether.rl.kl import sequence_kl
-from tether.rl.metrics import rollout_metrics
 from tether.rl.prompts import PromptSampler
 from tether.rl.update import Targets, ppo_update, single_pass_update
 
@@ -40,15 +40,16 @@ class RLOO:
         # with one gradient step per batch the policy's forward keeps its graph for step (7)
         logprobs = None
         if cfg.single_pass:
-            exp, logprobs = sample_and_collect_with_graph(ctx, sampler)
+            exp, logprobs = sample_and_collect_with_graph(ctx, sampler, step)
         else:
-            exp = sample_and_collect(ctx, sampler, beta)
+            exp = sample_and_collect(ctx, sampler, step)
         # (5b) sequence rewards with the KL penalty inside
         rewards = exp.scores - beta * sequence_kl(exp.kl, exp.mask)  # (B,)
-        # (6) leave-one-out advantages, one per response, spread over its tokens
+        # (6) leave-one-out advantages, one per response (a prompt's group is on one rank), whitened
+        # over the global batch, spread over its tokens
         advantages = rloo_advantages(rewards, cfg.samples_per_prompt)  # (B,)
-        if cfg.whiten and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if cfg.whiten:
+            advantages = global_standardize(advantages, ctx.ranks)
         token_adv = advantages.unsqueeze(1) * exp.mask.float()  # (B, 1) * (B, R) -> (B, R)
         # (7) clipped policy updates
         targets = Targets(token_adv, None)
@@ -61,7 +62,6 @@ class RLOO:
                 ctx.model, ctx.optimizer, exp, targets, cfg, accelerator=ctx.accelerator, step=step
             )
         # (8) metrics (no critic: no value loss, no explained variance)
-        metrics = {**rollout_metrics(exp, beta, gold=ctx.gold, features=ctx.features), **updates}
         for key in ("losses/value_loss", "val/clipfrac"):
-            metrics.pop(key, None)
-        return StepOutput(reduce_metrics(metrics, ctx.accelerator), exp)
+            updates.pop(key, None)
+        return finish_step(ctx, exp, beta, updates)

@@ -3,7 +3,7 @@
     tether rl run --steps 200                          # PPO, latest SFT policy and gated reward model
     tether rl run --algo rloo --samples-per-prompt 4   # RLOO
     tether rl run --from .tether/rl/rl-3f2a…/step-000050 --steps 200   # resume exactly
-    accelerate launch -m tether.cli.main rl run ...    # the same loop, data-parallel
+    accelerate launch --multi_gpu --num_processes 2 -m tether rl run --seed-per-prompt ...  # 2 ranks
 
 Steps: (1) inputs: the SFT policy, the reward model and its gate (refused unless passed or --force),
 the pool prompts, or a checkpoint to resume (2) the run's row in the store and its directory
@@ -15,6 +15,10 @@ reward model as parents, and the run row closed with its status and reason.
 
 A run that stops on the KL budget or a critical alert still saves its checkpoint first; the CLI
 then exits 3 (`RunResult.critical`).
+
+Data-parallel (`tether.rl.global_batch`): every rank runs steps (1) and (3)-(5) on its shard of each
+global batch; rank 0 alone opens the row, prints, writes the logs and checkpoints and registers the
+artifact, and the other ranks return rank 0's `RunResult`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether import __version__
 from tether.artifacts import RL_CHECKPOINT_KIND, GateRecord
+from tether.distributed import BatchSplit, is_main_process, process_state
 from tether.hashing import content_sha256
 from tether.monitors import (
     DEFAULT_MONITORS,
@@ -40,6 +45,7 @@ from tether.monitors.base import AlertSink
 from tether.monitors.sinks import CollectingAlertSink, ConsoleAlertSink, JsonlAlertSink, StoreAlertSink
 from tether.rl.checkpoint import LOG_FILES, truncated_log
 from tether.rl.config import RLConfig
+from tether.rl.global_batch import describe_split, rl_batch_split
 from tether.rl.kl_control import KLBudget
 from tether.rl.loggers import JsonlMetricSink
 from tether.rl.loop import LoopIO, LoopOutcome, StepCallback
@@ -117,13 +123,11 @@ def run_rl(
         force=force,
         init_from=init_from,
     )
-    if plan.gate.forced:
-        say(
-            f"reward model {plan.reward_model.artifact_id or plan.reward_model.path} did NOT pass its gate; "
-            f"training on it anyway (--force), recorded with the run: {'; '.join(plan.gate.failures)}"
-        )
-    if not _is_main_process():
+    # every rank checks the split before any row, file or model exists; a failure is exit 2 on each
+    split = rl_batch_split(plan.cfg, process_state().num_processes)
+    if not is_main_process():
         return _follow(project, plan, started)
+    _announce(plan, split, say)
     # (2) the run's row and directory
     run_id = _open_run_row(project, plan)
     run_dir = open_run_dir(project, run_id, plan)
@@ -144,30 +148,47 @@ def run_rl(
         say(f"run stopped after {steps} steps: {outcome.reason}")
     _close_run_row(project, run_id, outcome.status, outcome.reason, artifact.id, {"steps": steps})
     seconds = time.perf_counter() - started
-    return RunResult(
+    result = RunResult(
         run_id, run_dir, checkpoint, artifact, outcome.status, outcome.reason, steps,
         collected.alerts, plan.gate, outcome.metrics, seconds,
     )  # fmt: skip
+    return _shared(result)
 
 
-def _is_main_process() -> bool:
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
-
-    # The same CPU flag as Accelerator reads: the first state created fixes the process layout.
-    return bool(PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).is_main_process)
+def _announce(plan: RunPlan, split: BatchSplit, say: Callable[[str], None]) -> None:
+    """Rank 0's opening lines: how the global batch splits (on more than one process), a forced gate."""
+    if split.world_size > 1:
+        say(describe_split(plan.cfg, split))
+    if plan.gate.forced:
+        say(
+            f"reward model {plan.reward_model.artifact_id or plan.reward_model.path} did NOT pass its gate; "
+            f"training on it anyway (--force), recorded with the run: {'; '.join(plan.gate.failures)}"
+        )
 
 
 def _follow(project: Project, plan: RunPlan, started: float) -> RunResult:
-    """The other processes of a data-parallel run: same steps and collectives, no files, no rows."""
+    """The other processes of a data-parallel run: the same steps and collectives, no files, no rows,
+    no messages; then they wait for rank 0 to register the checkpoint and return its result."""
     from tether.rl.session import train
 
-    outcome, checkpoint = train(project, plan, "", LoopIO(None, [], [], lambda s: None))
-    steps = _steps(checkpoint)
-    return RunResult(
-        "", checkpoint.parent, checkpoint, None, outcome.status, outcome.reason, steps, [], plan.gate,
-        outcome.metrics, time.perf_counter() - started,
-    )  # fmt: skip
+    train(project, plan, "", LoopIO(None, [], [], lambda s: None))
+    return _shared(None)
+
+
+def _shared(result: RunResult | None) -> RunResult:
+    """Rank 0's result on every rank (itself alone). The broadcast is the last barrier of a run: the
+    other ranks wait there while rank 0 registers the checkpoint and closes the run's row, and then
+    end as it does (the same status, so the same exit code)."""
+    if process_state().num_processes == 1:
+        assert result is not None
+        return result
+    from accelerate.utils import broadcast_object_list
+
+    box = [result]
+    broadcast_object_list(box, from_process=0)
+    shared = box[0]
+    assert shared is not None
+    return shared
 
 
 def _train_recorded(

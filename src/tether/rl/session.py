@@ -6,20 +6,23 @@ is only about tensors, state and files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accelerate import Accelerator
+import torch
 from accelerate.utils import set_seed
 
+from tether.distributed import make_accelerator
 from tether.errors import TetherInputError
 from tether.hf import context_length, prompt_ids
-from tether.monitors.features import features_for
-from tether.reward.scoring import load_reward_model
+from tether.monitors.features import TextFeatures, features_for
+from tether.reward.scoring import Scorer, load_reward_model
 from tether.rl.algorithm import StepContext, make_algorithm
-from tether.rl.checkpoint import save_checkpoint
+from tether.rl.checkpoint import rng_state, save_checkpoint
 from tether.rl.experience import ScoreProcessing
+from tether.rl.global_batch import rank_seed, rl_batch_split
 from tether.rl.kl_control import KLSpikeDetector
 from tether.rl.loop import EvalFn, LoopIO, LoopOutcome, run_loop
 from tether.rl.models import RLModels, build_models
@@ -81,17 +84,15 @@ def build_models_for(plan: RunPlan) -> RLModels:
 
 
 def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[LoopOutcome, Path]:
-    """Steps (3)-(5) and the final checkpoint; returns the loop's outcome and the checkpoint's path."""
-    from tether.rl.run import build_suite, kl_budget, run_meta
+    """Steps (3)-(5) and the final checkpoint; returns the loop's outcome and the checkpoint's path.
+
+    Every rank of a data-parallel run calls it; only the one whose `io.run_dir` is set writes."""
+    from tether.rl.run import build_suite, kl_budget
 
     cfg = plan.cfg
     # (3) models, optimizer, reward model, rollout engine
-    accelerator = Accelerator()
-    if cfg.batch_size % accelerator.num_processes:
-        raise TetherInputError(
-            f"batch_size {cfg.batch_size} does not split over {accelerator.num_processes} processes; "
-            "every process must take the same number of prompts"
-        )
+    accelerator = make_accelerator()
+    rl_batch_split(cfg, accelerator.num_processes)  # run_rl checked it already; before any model loads
     set_seed(cfg.seed)
     models = build_models_for(plan)
     model, optimizer, scheduler = prepare(models, cfg, accelerator)
@@ -111,33 +112,82 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
         scheduler,
         ScoreProcessing(),
     )
-    # (4) the SFT baseline, or everything restored from the checkpoint. The baseline samples the
-    # frozen reference: the same weights as the policy at step 0, unless a warm start moved them.
+    # (4) the SFT baseline, or everything restored from the checkpoint
     if plan.resume is not None:
-        state.restore(plan.resume.trainer, optimizer)
+        restore_state(state, plan, optimizer, accelerator.process_index)
     else:
-        reference_rollout = HFGenerateRollout(
-            models.reference, models.tokenizer, cfg.max_new_tokens, cfg.temperature
-        )
-        with models.reference_off():  # with LoRA, the policy with its adapter off
-            baseline, raw = sft_baseline(
-                models.reference,
-                reference_rollout,
-                scorer,
-                baseline_prompts(prompts, cfg.baseline_prompts, cfg.seed),
-                temperature=cfg.temperature,
-                gold=plan.sandbox,
-                features=features,
-            )
-        suite.baseline = baseline
-        state.processing = score_processing(cfg, raw)
+        measure_baseline(state, plan, models, scorer, prompts, features)
+        seed_rank_stream(cfg.seed, accelerator.process_index)
     ctx = StepContext(
         cfg, model, optimizer, accelerator, models.reference, rollout, scorer, state.processing, plan.sandbox,
         models.reference_off, features,
     )  # fmt: skip
+    save = checkpoint_writer(plan, run_id, io, ctx, models)
+    # (5) the loop, then the final checkpoint
+    evaluate = quick_eval(plan, policy, models.tokenizer)
+    outcome = run_loop(
+        ctx, make_algorithm(cfg.algo), state, kl_budget(project), replace(io, save=save, evaluate=evaluate)
+    )
+    return outcome, save(state, outcome)
+
+
+def measure_baseline(
+    state: LoopState,
+    plan: RunPlan,
+    models: RLModels,
+    scorer: Scorer,
+    prompts: list[PromptItem],
+    features: TextFeatures,
+) -> None:
+    """The monitors' SFT baseline and the score normalization, from the frozen reference's samples: the
+    same weights as the policy at step 0, unless a warm start moved them. Every rank of a data-parallel
+    run measures the same prompts from the same seed, so all hold the same baseline."""
+    cfg = plan.cfg
+    reference_rollout = HFGenerateRollout(
+        models.reference, models.tokenizer, cfg.max_new_tokens, cfg.temperature
+    )
+    with models.reference_off():  # with LoRA, the policy with its adapter off
+        baseline, raw = sft_baseline(
+            models.reference,
+            reference_rollout,
+            scorer,
+            baseline_prompts(prompts, cfg.baseline_prompts, cfg.seed),
+            temperature=cfg.temperature,
+            gold=plan.sandbox,
+            features=features,
+        )
+    state.suite.baseline = baseline
+    state.processing = score_processing(cfg, raw)
+
+
+def seed_rank_stream(seed: int, rank: int, step: int = 0) -> None:
+    """Rank ≥ 1 gets its own sampling stream: after the shared seed and baseline every rank's global
+    generator is in the same state, and ranks that drew the same uniforms for different prompts would
+    not be independent samples. Rank 0 keeps the stream a single process has."""
+    if rank > 0:
+        torch.manual_seed(rank_seed(seed, rank, step))
+
+
+def restore_state(state: LoopState, plan: RunPlan, optimizer: Any, rank: int) -> None:
+    """Everything from the checkpoint; this rank's own RNG state, or a seeded stream of its own when
+    the checkpoint was written by fewer processes (then only the sampling differs from an
+    uninterrupted run, and with `seed_per_prompt` not even that)."""
+    assert plan.resume is not None
+    if not state.restore(plan.resume.trainer, optimizer, rank=rank):
+        seed_rank_stream(plan.cfg.seed, rank, state.step)
+
+
+def checkpoint_writer(
+    plan: RunPlan, run_id: str, io: LoopIO, ctx: StepContext, models: RLModels
+) -> Callable[..., Path]:
+    """save(state, outcome=None) -> the checkpoint's path. Every rank calls it at the same step: each
+    hands in its RNG state (the gather also keeps the ranks in step), and rank 0 writes them all."""
+    from tether.rl.run import run_meta
+
+    accelerator, model, optimizer = ctx.accelerator, ctx.model, ctx.optimizer
 
     def save(current: LoopState, outcome: LoopOutcome | None = None) -> Path:
-        accelerator.wait_for_everyone()
+        rngs = ctx.ranks.all_gather(rng_state())  # (tensors, JSON) of every rank, in rank order
         out = checkpoint_dir(io.run_dir or Path("."), current.step)
         if accelerator.is_main_process and io.run_dir is not None:
             inner = unwrap(model, accelerator)
@@ -148,18 +198,14 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
                 adapter=models.adapter,
                 tokenizer=models.tokenizer,
                 critic=inner.critic,
-                trainer=current.snapshot(optimizer),
-                meta=run_meta(plan, run_id, current.step, outcome, suite),
+                trainer=current.snapshot(optimizer, rank_rngs=rngs[1:]),
+                meta=run_meta(plan, run_id, current.step, outcome, current.suite),
                 run_dir=io.run_dir,
             )
+        accelerator.wait_for_everyone()
         return out
 
-    # (5) the loop, then the final checkpoint
-    evaluate = quick_eval(plan, policy, models.tokenizer)
-    outcome = run_loop(
-        ctx, make_algorithm(cfg.algo), state, kl_budget(project), replace(io, save=save, evaluate=evaluate)
-    )
-    return outcome, save(state, outcome)
+    return save
 
 
 def quick_eval(plan: RunPlan, policy: Any, tokenizer: PreTrainedTokenizerBase) -> EvalFn | None:

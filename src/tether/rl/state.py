@@ -2,7 +2,8 @@
 
 `LoopState` is everything besides the weights that must be restored for a resumed run to end
 exactly as an uninterrupted one: optimizer and scheduler, KL controller, spike detector, monitor
-suite, data position, the running-KL history, score normalization and every RNG.
+suite, data position, the running-KL history, score normalization and every RNG (every rank's, in a
+data-parallel run; the rest is the same on every rank).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from tether.monitors import MonitorSuite
 from tether.monitors.features import DEFAULT_FEATURES, TextFeatures
 from tether.reward.scoring import Scorer
 from tether.rl.checkpoint import (
+    RngState,
     TrainerState,
     flatten_optimizer,
+    rank_rng_entries,
+    rank_rng_state,
     rng_state,
     set_rng_state,
     unflatten_optimizer,
@@ -125,7 +129,9 @@ class LoopState:
     processing: ScoreProcessing
     kl_history: list[float] = field(default_factory=list)
 
-    def snapshot(self, optimizer: torch.optim.Optimizer) -> TrainerState:
+    def snapshot(self, optimizer: torch.optim.Optimizer, rank_rngs: Sequence[RngState] = ()) -> TrainerState:
+        """Everything but the weights; `rank_rngs`: the RNG states of ranks 1, 2… of a data-parallel
+        run (each samples its own stream), saved beside this process's."""
         opt_tensors, opt_skeleton = flatten_optimizer(optimizer.state_dict())
         rng_tensors, rng_json = rng_state()
         scheduler = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
@@ -141,10 +147,15 @@ class LoopState:
             "kl_history": list(self.kl_history),
             "rng": rng_json,
         }
+        if rank_rngs:
+            rank_tensors, state["rng_ranks"] = rank_rng_entries(rank_rngs)
+            rng_tensors |= rank_tensors
         return TrainerState({**opt_tensors, **rng_tensors}, state)
 
-    def restore(self, trainer: TrainerState, optimizer: torch.optim.Optimizer) -> None:
-        """Load everything `snapshot` saved; the RNGs last, right before the loop continues."""
+    def restore(self, trainer: TrainerState, optimizer: torch.optim.Optimizer, rank: int = 0) -> bool:
+        """Load everything `snapshot` saved; the RNGs (this rank's) last, right before the loop
+        continues. False when the checkpoint holds no RNG state for `rank` (it was written by fewer
+        processes): the caller seeds that rank's stream."""
         state = trainer.state
         optimizer.load_state_dict(unflatten_optimizer(trainer.tensors, state["optimizer"]))
         self.scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None]})
@@ -155,7 +166,10 @@ class LoopState:
         self.processing = ScoreProcessing(**state["score_processing"])
         self.kl_history = [float(x) for x in state["kl_history"]]
         self.step = int(state["step"])
-        set_rng_state(trainer.tensors, state["rng"])
+        saved = rank_rng_state(trainer, rank)
+        if saved is not None:
+            set_rng_state(*saved)
+        return saved is not None
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:

@@ -3,6 +3,14 @@
 The policy loss is the clipped surrogate for both algorithms (TRL's RLOOTrainer clips too); PPO adds
 the clipped value loss, weighted by `vf_coef`, on the same backward pass. The minibatch order comes
 from a generator seeded by (seed, step), so it needs no saved state to resume exactly.
+
+With N data-parallel ranks each optimizer step is one minibatch on every rank at once: rank r's
+1/`minibatches` of its own episodes, so a global minibatch has the same size as on one process. The
+losses are token means over the global minibatch (`tether.rl.global_batch.global_token_mean`), so a
+step's gradient is the one a single process computes on the same rows. With one minibatch per pass
+(the rows of every optimizer step are the whole batch) W ranks give one rank's update to float
+rounding; with several, each rank shuffles its own episodes into minibatches, so a global minibatch
+holds other rows than one process would pick: the same estimator on a different split.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from accelerate import Accelerator
 
 from tether.rl.config import RLConfig
 from tether.rl.experience import Experience
+from tether.rl.global_batch import Ranks, global_token_mean
 from tether.rl.logprobs import token_logprobs
 from tether.rl.losses import clipped_value_loss, ppo_policy_loss
 from tether.rl.models import PolicyAndValue
@@ -117,12 +126,18 @@ def optimizer_step(
     """Losses on the rows `idx` from their current log-probabilities (b, R) and values, then backward,
     gradient clipping and one optimizer step; returns UPDATE_KEYS as a (6,) tensor."""
     mask = exp.mask[idx]  # (b, R)
-    pg = ppo_policy_loss(logprobs, exp.logprobs[idx], targets.advantages[idx], mask, cfg.clip_eps)
+    # the token mean of the GLOBAL minibatch: with N ranks each loss is this rank's share of it
+    token_mean = global_token_mean(mask, Ranks.of(accelerator))
+    pg = ppo_policy_loss(
+        logprobs, exp.logprobs[idx], targets.advantages[idx], mask, cfg.clip_eps, token_mean=token_mean
+    )
     loss = pg.loss
     zero = torch.zeros((), device=loss.device)
     value_loss, value_clipfrac = zero, zero
     if values is not None and targets.returns is not None and exp.values is not None:
-        vf = clipped_value_loss(values, exp.values[idx], targets.returns[idx], mask, cfg.value_clip)
+        vf = clipped_value_loss(
+            values, exp.values[idx], targets.returns[idx], mask, cfg.value_clip, token_mean=token_mean
+        )
         value_loss, value_clipfrac = vf.loss, vf.clipfrac
         loss = loss + cfg.vf_coef * value_loss
     # backward, clip, step
