@@ -83,7 +83,8 @@ def recorded_baseline(run_dir: Path) -> tuple[dict[str, float] | None, str]:
 
 def generations_by_step(run: RecordedRun) -> dict[int, list[Generation]]:
     """Each sampled step's generations, with the sandbox's gold utility as the independent score."""
-    from tether.rl.inputs import is_sandbox, pool_prompts
+    from tether.artifacts import is_sandbox
+    from tether.rl.inputs import pool_prompts
     from tether.rl.metrics import gold_grades
 
     prompts = {p.key: p for p in pool_prompts(run.project)}

@@ -39,12 +39,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from tether.artifacts import POLICY_KIND, REWARD_MODEL_KIND, is_sandbox, resolve
 from tether.project import Project
 from tether.reward.scoring import Scorer
 from tether.rl.algorithm import StepContext
 from tether.rl.config import RLConfig
 from tether.rl.experience import ScoreProcessing, chunked
-from tether.rl.inputs import is_sandbox, pool_prompts
+from tether.rl.inputs import pool_prompts
 from tether.rl.kl import kl_per_token, sequence_kl
 from tether.rl.metrics import gold_grades, gold_metrics
 from tether.rl.models import build_models, logprobs_and_entropy, response_values
@@ -90,9 +91,7 @@ def build_world(args: argparse.Namespace, tmp: Path) -> World:
     else:
         project = init_project(tmp / "world", template="sandbox")
         build_sandbox(project, SandboxConfig(n_prompts=3000, policy=TinyPolicyConfig(steps=400)))
-    from tether.rl.inputs import resolve_model
-
-    sft = resolve_model(project, kind="policy", explicit=None).path
+    sft = resolve(project, kind=POLICY_KIND, explicit=None).path
     prompts = pool_prompts(project)
     with project.store.session() as session:
         records = list_prompts(session, project_id=project.project_id, split="eval", limit=args.eval_prompts)
@@ -100,7 +99,7 @@ def build_world(args: argparse.Namespace, tmp: Path) -> World:
     if args.project:
         from tether.reward.scoring import load_reward_model
 
-        rm = resolve_model(project, kind="reward_model", explicit=None).path
+        rm = resolve(project, kind=REWARD_MODEL_KIND, explicit=None).path
         return World(sft, load_reward_model(rm), prompts, eval_prompts, is_sandbox(project), rm)
     return World(
         sft, ProxyScorer(prompts + eval_prompts, args.length_bonus), prompts, eval_prompts, True, None

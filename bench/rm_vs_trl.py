@@ -30,6 +30,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,23 @@ def trl_dataset(tokenizer: Any, data: PreferenceData, with_margin: bool) -> Any:
 def run_trl(
     cfg: RewardTrainConfig, data: PreferenceData, base: Path, out: Path
 ) -> tuple[float, float, float]:
+    start = time.perf_counter()
+    trainer = trl_trainer(cfg, data, base, out)
+    train_start = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - train_start
+    trainer.save_model(str(out))
+    pairs = len(trainer.train_dataset) * cfg.epochs
+    return pairs / train_seconds, train_seconds, time.perf_counter() - start
+
+
+def trl_trainer(
+    cfg: RewardTrainConfig, data: PreferenceData, base: Path, out: Path, callbacks: Sequence[Any] = ()
+) -> Any:
+    """TRL's RewardTrainer on the same pairs and schedule as Tether's, its token ids checked against ours."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base)
     torch.manual_seed(cfg.seed)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, use_safetensors=True)
@@ -169,14 +183,15 @@ def run_trl(
         seed=cfg.seed,
     )
     dataset = trl_dataset(tokenizer, data, cfg.margin)
-    trainer = RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=list(callbacks) or None,
+    )
     check_same_tokens(trainer.train_dataset, tokenizer, data, cfg.max_length)
-    train_start = time.perf_counter()
-    trainer.train()
-    train_seconds = time.perf_counter() - train_start
-    trainer.save_model(str(out))
-    pairs = len(trainer.train_dataset) * cfg.epochs  # type: ignore[arg-type]
-    return pairs / train_seconds, train_seconds, time.perf_counter() - start
+    return trainer
 
 
 def check_same_tokens(trl_rows: Any, tokenizer: Any, data: PreferenceData, max_length: int) -> None:
