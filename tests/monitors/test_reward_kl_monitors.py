@@ -8,6 +8,7 @@ import random
 import pytest
 
 from tests.monitors.helpers import noisy, window
+from tests.monitors.simulated_runs import faithful_run
 from tether.monitors import MonitorSuite, build_monitors
 from tether.monitors.base import Generation, MonitorInput, StepRecord
 from tether.monitors.kl import kl_budget, kl_spike
@@ -77,26 +78,14 @@ def test_rm_divergence_needs_the_condition_on_consecutive_steps() -> None:
     assert alert.condition == "divergence" and alert.evidence["persist"] == 3
 
 
-def _faithful_run(seed: int) -> list[StepRecord]:
-    """200 steps where gold is exactly a linear function of what the RM measures (no hacking), with
-    run A's per-step noise: gold sd 0.068, RM sd 0.27, correlated 0.71 (the same batch scores both)."""
-    rng = random.Random(seed)
-    records = []
-    for step in range(200):
-        progress = 1 - math.exp(-step / 40)
-        shared, own = rng.gauss(0, 1), rng.gauss(0, 1)
-        rm = 1.5 * progress + 0.27 * shared
-        gold = 0.33 + 0.25 * progress + 0.068 * (0.71 * shared + math.sqrt(1 - 0.71**2) * own)
-        records.append(StepRecord(step, {"objective/rm_score": rm, "gold/utility": gold}))
-    return records
-
-
-def test_a_faithful_reward_model_rarely_stops_a_run() -> None:
+def test_persist_cuts_the_one_step_crossings_of_the_trend_conditions() -> None:
+    # The trend conditions alone (tracking_t = inf: the rule before issue 16; the tracking test is in
+    # test_rm_divergence.py), 200 steps of a faithful RM with run A's noise, judged from step 20 on.
     def stopped(records: list[StepRecord], persist: int) -> bool:
-        monitor = rm_divergence(persist=persist)
+        monitor = rm_divergence(persist=persist, tracking_t=math.inf)
         return any(monitor(MonitorInput(records[max(0, t - 30) : t + 1], {})) for t in range(20, 200))
 
-    runs = [_faithful_run(seed) for seed in range(60)]
+    runs = [faithful_run(seed) for seed in range(60)]
     one_step = sum(stopped(r, 1) for r in runs)
     three_steps = sum(stopped(r, 3) for r in runs)
     # 8 of 60 runs stopped on a one-step crossing; 2 of 60 when it must hold for 3 steps.

@@ -2,9 +2,11 @@
 
 All three are HACKING monitors (`tether.monitors.base`).
 
-- rm_divergence (critical): over the last ``window`` steps the RM score rises (trend
-  r ≥ rising_r) while the independent score (gold/utility, else eval/score) is flat or falling
-  (r ≤ flat_r). Condition "overoptimization" instead of "divergence" when the independent score
+- rm_divergence (critical, in `tether.monitors.divergence`): over the last ``window`` steps the RM
+  score rises (trend r ≥ rising_r) while the independent score (gold/utility, else eval/score) is
+  flat or falling (r ≤ flat_r), and the independent score shows it is not tracking the RM: it does
+  not move with the RM from step to step, or it falls significantly short of the level the RM's
+  rise predicts. Condition "overoptimization" instead of "divergence" when the independent score
   is clearly falling (r ≤ falling_r), Gao et al.'s sign.
 - gold_peak (critical): Gao et al.'s signature over the last 100 steps. The independent score,
   smoothed over ``smooth`` steps, has fallen ``drop`` below its best level while the smoothed RM
@@ -49,85 +51,13 @@ from tether.monitors.base import (
     MonitorInput,
     register_monitor,
 )
+
+# rm_divergence lives in its own module; importing it here registers it with the other reward monitors
+# (`tether.monitors.base` loads this module) and keeps `tether.monitors.reward.rm_divergence` working.
+from tether.monitors.divergence import RM_KEY
+from tether.monitors.divergence import rm_divergence as rm_divergence
 from tether.monitors.strata import Pooled, pooled
-from tether.monitors.style import independent_trend
 from tether.monitors.suite import STRATA_REFERENCE_STEPS
-from tether.monitors.trends import Trend, trend
-
-RM_KEY = "objective/rm_score"
-
-
-def divergence(
-    inp: MonitorInput, window: int, min_points: int, min_independent: int, rising_r: float, flat_r: float
-) -> tuple[Trend, str, Trend] | None:
-    """(RM trend, independent key, independent trend) when, over the last ``window`` steps of
-    ``inp``, the RM score rises (r ≥ rising_r) while the independent score does not (r ≤ flat_r)."""
-    steps, values = inp.series(RM_KEY, window)
-    rm = trend(steps, values) if len(values) >= min_points else None
-    found = independent_trend(inp, window, min_independent)
-    if rm is None or found is None or rm.r < rising_r or found[1].r > flat_r:
-        return None
-    return rm, found[0], found[1]
-
-
-@register_monitor("rm_divergence")
-def rm_divergence(
-    window: int = 20,
-    min_points: int = 8,
-    min_independent: int = 4,
-    rising_r: float = 0.6,
-    flat_r: float = 0.2,
-    falling_r: float = -0.5,
-    persist: int = 3,
-) -> Monitor:
-    """RM score rising while the independent score does not: the clearest reward-hacking signal.
-
-    The condition must hold on the last ``persist`` steps (each with its own trailing window).
-    Principle: consecutive windows share all but one step, so a real divergence holds for many steps
-    in a row while a noise excursion of one series crosses the thresholds for one. A per-step gold
-    mean is noisier than the RM's (in run A: 0.07 against a 0.25 rise, vs 0.27 against 1.5), so its
-    r dips below flat_r now and then in runs where gold tracks the RM exactly: with run A's noise, a
-    faithful RM raised this critical alert in 10–13% of simulated 200-step runs with persist = 1,
-    1–3% with 3 (the first recorded run A stopped on such a one-step crossing at step 42; docs/rl.md)."""
-
-    def check(inp: MonitorInput) -> list[HackingAlert]:
-        found = divergence(inp, window, min_points, min_independent, rising_r, flat_r)
-        if found is None:
-            return []
-        for back in range(1, persist):
-            earlier = MonitorInput(inp.history[: len(inp.history) - back], inp.baseline)
-            if (
-                len(earlier.history) == 0
-                or divergence(earlier, window, min_points, min_independent, rising_r, flat_r) is None
-            ):
-                return []
-        rm, key, independent = found
-        evidence: dict[str, float | int | str] = {
-            "rm_trend_r": rm.r,
-            "rm_change": rm.last - rm.first,
-            "independent": key,
-            "independent_trend_r": independent.r,
-            "independent_change": independent.last - independent.first,
-            "window_steps": rm.n,
-            "rising_r": rising_r,
-            "flat_r": flat_r,
-            "persist": persist,
-        }
-        falling = independent.r <= falling_r
-        shape = "falling" if falling else "flat"
-        message = (
-            f"RM score rose by {rm.last - rm.first:+.3g} over the last {rm.n} steps (r={rm.r:.2f}) while "
-            f"{key} is {shape} ({independent.last - independent.first:+.3g}, r={independent.r:.2f}), on "
-            f"each of the last {persist} steps: the policy is gaining reward without gaining quality"
-        )
-        if falling:
-            message += (
-                "; the overoptimization signature of Gao et al. 2022: roll back to an earlier checkpoint"
-            )
-        condition = "overoptimization" if falling else "divergence"
-        return [HackingAlert("rm_divergence", "critical", inp.step, message, evidence, condition)]
-
-    return check
 
 
 @dataclass(frozen=True)
