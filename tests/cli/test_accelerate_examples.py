@@ -50,7 +50,11 @@ def test_the_multi_cpu_example_starts_two_cpu_ranks(tmp_path: Path) -> None:
     script.write_text(
         "from tether.distributed import process_state\n"
         "state = process_state()\n"
-        "print(state.process_index, state.num_processes, state.distributed_type.value, state.device.type)\n",
+        # One file per rank: two ranks printing to one pipe can interleave their lines.
+        "import pathlib, sys\n"
+        "s = state\n"
+        "line = f'{s.process_index} {s.num_processes} {s.distributed_type.value} {s.device.type}'\n"
+        "pathlib.Path(sys.argv[0]).with_name(f'rank{state.process_index}.txt').write_text(line)\n",
         encoding="utf-8",
     )
     done = subprocess.run(
@@ -62,4 +66,5 @@ def test_the_multi_cpu_example_starts_two_cpu_ranks(tmp_path: Path) -> None:
         env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert sorted(done.stdout.splitlines()) == ["0 2 MULTI_CPU cpu", "1 2 MULTI_CPU cpu"]
+    lines = sorted(p.read_text(encoding="utf-8") for p in tmp_path.glob("rank*.txt"))
+    assert lines == ["0 2 MULTI_CPU cpu", "1 2 MULTI_CPU cpu"]
