@@ -97,7 +97,7 @@ def test_holds_by_step_reproduces_the_persist_rule(rule: dict[str, float]) -> No
     # The simulations judge a persist = 3 monitor by 3 consecutive persist = 1 decisions, each on the
     # last 41 records: the same thing, as the monitor checks each of the last 3 steps with its own
     # trailing windows and reads at most 40 steps back.
-    for records in (hacked_run(0, 0.05, 0.0, 0.5), faithful_run(39)):
+    for records in (hacked_run(0, 0.05, 0.0, 0.5), faithful_run(190)):
         holds = holds_by_step(records, rm_divergence(persist=1, **rule))
         monitor = rm_divergence(**rule)
         fired = [t for t in range(len(records)) if monitor(MonitorInput(records[: t + 1], {}))]
@@ -142,18 +142,19 @@ def _stops(records: list[StepRecord], start: int = 0) -> tuple[int | None, int |
 def test_a_faithful_reward_model_rarely_stops_a_run() -> None:
     """200-step runs where gold is a linear function of what the RM measures, with run A's noise.
 
-    10,000 runs (seeds 100,000 on) stopped in 2.73% ± 0.16% with the old rule and 1.10% ± 0.10% with
-    the tracking test. Here n = 800 (seeds 0–799): the new rate's standard error is 0.37%, so the
-    bound 1.10% + 3 s.e. = 2.2% (18 runs) is reached by chance with probability 0.4% (binomial
-    tail). New stops are a subset of old ones (the rule only adds a condition); the runs it spares,
-    1.63% in expectation (s.e. 0.45% here), must be no fewer than 3 s.e. below that (0.29%, 3 runs)."""
+    10,000 runs (seeds 100,000 on) stopped in 2.73% ± 0.16% with the old rule and 0.29% ± 0.05% with
+    the tracking test and a full trend window (min_points 20). Here n = 800 (seeds 0–799): the new
+    rate's standard error is 0.19%, so the bound 0.29% + 3 s.e. = 0.86% (6 runs) is passed by chance
+    with probability about 1% (Poisson tail at mean 2.3). New stops are a subset of old ones (the rule
+    only adds conditions); the runs it spares, 2.44% in expectation (s.e. 0.55% here), must be no
+    fewer than 3 s.e. below that (0.80%, 7 runs)."""
     n = 800
     stops = [_stops(faithful_run(seed)) for seed in range(n)]
     old = [o is not None for o, _ in stops]
     new = [s is not None for _, s in stops]
     assert all(o or not s for o, s in zip(old, new, strict=True))
-    assert sum(new) / n <= _bound(0.0110, n, 3.0), sum(new)
-    assert (sum(old) - sum(new)) / n >= _bound(0.0163, n, -3.0), (sum(old), sum(new))
+    assert sum(new) / n <= _bound(0.0029, n, 3.0), sum(new)
+    assert (sum(old) - sum(new)) / n >= _bound(0.0244, n, -3.0), (sum(old), sum(new))
 
 
 # (RM gain a step from style, gold's change a step, correlation of the per-step noises) from step 60,
