@@ -17,6 +17,7 @@ from tether.labeling import raters as rater_ops
 from tether.store.grading import grading_summary
 from tether.store.raters import RaterRecord
 from tether.store.tasks import progress_by_cell
+from tether.web.authz import AdminPage
 from tether.web.deps import Db, PageRater, State, check_csrf, refuse_nul, require_admin
 from tether.web.pages import render
 
@@ -65,14 +66,13 @@ def rater_action(
     request: Request,
     name: str,
     action: Action,
-    user: PageRater,
+    user: AdminPage,
     session: Db,
     state: State,
     reason: Annotated[str, Form(max_length=1000)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    require_admin(user)
     try:
         refuse_nul(name=name, reason=reason)
         if action == "exclude":
@@ -89,11 +89,10 @@ def rater_action(
 
 
 @router.get("/export.zip")
-def download_export(user: PageRater, state: State, include_excluded: bool = False) -> Response:
+def download_export(user: AdminPage, state: State, include_excluded: bool = False) -> Response:
     """The preference export as a zip (registered as an artifact like `tether data export`)."""
     from tether.labeling.dataset import export_preferences
 
-    require_admin(user)
     out = state.project.path("exports", "web", "x").parent
     target = Path(tempfile.mkdtemp(prefix="export-", dir=out))
     shutil.rmtree(target)

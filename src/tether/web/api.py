@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from tether.errors import TetherInputError
 from tether.labeling.queue import next_item
 from tether.labeling.submit import MAX_RATIONALE, SubmitResult, submit_judgment
 from tether.store.judgments import rater_judgments
+from tether.web.authz import AdminApi, DeclaredCheck
 from tether.web.deps import (
     MAX_ID,
     ApiRater,
@@ -23,7 +24,6 @@ from tether.web.deps import (
     WebState,
     authenticated,
     refuse_nul,
-    require_admin,
     require_rater,
     transaction,
 )
@@ -31,6 +31,8 @@ from tether.web.views import item_payload, result_payload
 
 router = APIRouter(prefix="/api/v1", tags=["labeling"])
 T = TypeVar("T")
+LABELER = Depends(DeclaredCheck(require_rater))
+"""The hot routes check `require_rater` in their own transaction; this declares it for bad bodies."""
 
 
 class JudgmentIn(BaseModel):
@@ -93,7 +95,7 @@ async def _run(state: WebState, fn: Callable[..., T], *args: Any) -> T:
     return await run_in_threadpool(fn, *args)
 
 
-@router.get("/assignments/next", responses={204: {"description": "nothing to do"}})
+@router.get("/assignments/next", responses={204: {"description": "nothing to do"}}, dependencies=[LABELER])
 async def next_assignment(token: BearerToken, state: State) -> Any:
     """The caller's next item (calibration anchors first); 204 when the queue is empty."""
     payload = await _run(state, _next_payload, state, token)
@@ -102,7 +104,7 @@ async def next_assignment(token: BearerToken, state: State) -> Any:
     return Response(status_code=204) if payload is None else JSONResponse(payload)
 
 
-@router.post("/judgments", status_code=201)
+@router.post("/judgments", status_code=201, dependencies=[LABELER])
 async def submit(
     body: JudgmentIn,
     token: BearerToken,
@@ -137,9 +139,8 @@ def my_judgments(rater: ApiRater, session: Db) -> list[dict[str, Any]]:
 
 
 @router.get("/admin/raters")
-def admin_raters(rater: ApiRater, state: State) -> dict[str, Any]:
+def admin_raters(rater: AdminApi, state: State) -> dict[str, Any]:
     """The rater agreement and bias report (admins only)."""
     from tether.labeling.report import raters_status
 
-    require_admin(rater)
     return raters_status(state.project)

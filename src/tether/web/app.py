@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tether import __version__
 from tether.labeling.context import LabelingContext, project_labeling_context
 from tether.project import Project
-from tether.web import admin, api, feedback_api, grading, pages, redteam
+from tether.web import admin, api, authz, feedback_api, grading, pages, redteam
 from tether.web.deps import SqliteTurns, WebState, header_token, rater_for_token
 
 MAX_BODY = 64 * 1024
@@ -101,8 +101,11 @@ def create_app(project: Project, ctx: LabelingContext, *, secure_cookies: bool =
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        # The hot API routes check their token inside their own transaction, after the body is
-        # parsed; an unauthenticated caller must still get 401, not a description of its body.
+        # A caller the route's check refuses gets that 401/403 (or the page's sign-in redirect),
+        # never a description of the body it sent (`tether.web.authz`).
+        refused = await authz.refusal(request)
+        if refused is not None:
+            return refused
         if request.url.path.startswith("/api/") and not await run_in_threadpool(_has_valid_token, request):
             return JSONResponse(
                 {"detail": "missing or invalid bearer token"},

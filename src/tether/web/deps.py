@@ -126,7 +126,8 @@ def check_csrf(request: Request, submitted: str) -> None:
         )
 
 
-def _session_rater(request: Request, session: DbSession, state: WebState) -> RaterRecord | None:
+def session_rater(request: Request, session: DbSession, state: WebState) -> RaterRecord | None:
+    """The signed-in user of this browser session, or None (a stale session is cleared)."""
     rater_id = request.session.get(SESSION_RATER)
     if not isinstance(rater_id, int):
         return None
@@ -139,13 +140,14 @@ def _session_rater(request: Request, session: DbSession, state: WebState) -> Rat
 
 def page_rater(request: Request, session: Db, state: State) -> RaterRecord:
     """The signed-in user of an HTML page; anonymous visitors are sent to sign in."""
-    rater = _session_rater(request, session, state)
+    rater = session_rater(request, session, state)
     if rater is None:
         raise HTTPException(status_code=303, headers={"Location": "/login"})
     return rater
 
 
-def _unauthorized() -> HTTPException:
+def unauthorized() -> HTTPException:
+    """The 401 of a JSON API route whose caller has no valid bearer token."""
     return HTTPException(
         status_code=401, detail="missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
     )
@@ -164,7 +166,7 @@ async def bearer_token(request: Request) -> str:
     second transaction (and, on SQLite, a second turn at the lock) per request."""
     token = header_token(request)
     if token is None:
-        raise _unauthorized()
+        raise unauthorized()
     return token
 
 
@@ -172,7 +174,7 @@ def authenticated(session: DbSession, token: str) -> RaterRecord:
     """The rater a bearer token belongs to; 401 when it belongs to no one."""
     rater = rater_for_token(session, token)
     if rater is None:
-        raise _unauthorized()
+        raise unauthorized()
     return rater
 
 

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Form, Header, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,7 @@ from tether.store.grading import (
     submit_grade,
 )
 from tether.store.raters import RaterRecord
+from tether.web.authz import ApiCheck, PageCheck
 from tether.web.deps import MAX_ID, ApiRater, Db, PageRater, State, check_csrf, refuse_nul
 from tether.web.pages import render
 from tether.web.views import rubrics
@@ -83,6 +84,10 @@ def require_grader(rater: RaterRecord) -> RaterRecord:
     if why is not None:
         raise HTTPException(status_code=403, detail=why)
     return rater
+
+
+GraderApi = Annotated[RaterRecord, Depends(ApiCheck(require_grader))]
+GraderPage = Annotated[RaterRecord, Depends(PageCheck(require_grader))]
 
 
 def level_scores(spec: Spec, dimension: str) -> list[int]:
@@ -201,9 +206,8 @@ def grade_payload(result: GradeResult) -> dict[str, Any]:
 
 
 @router.get("/api/v1/grading/next", tags=["grading"], responses={204: {"description": "nothing to grade"}})
-def api_next(rater: ApiRater, session: Db, state: State) -> Response:
+def api_next(rater: GraderApi, session: Db, state: State) -> Response:
     """The caller's next grading task with its rubric; 204 when there is none."""
-    require_grader(rater)
     task = next_task(session, state.project, rater)
     if task is None:
         return Response(status_code=204)
@@ -218,15 +222,14 @@ def api_mine(rater: ApiRater, session: Db) -> list[dict[str, Any]]:
 
 @router.post("/api/v1/grading/{task_id}", tags=["grading"], status_code=201)
 def api_grade(
+    rater: GraderApi,
     task_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: GradeIn,
-    rater: ApiRater,
     session: Db,
     state: State,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
 ) -> Response:
     """Grade a task. A retry with the same Idempotency-Key returns the original grade (200)."""
-    require_grader(rater)
     try:
         result = grade_task(
             session,
@@ -284,7 +287,7 @@ def _grade_view(
 @router.post("/grade", include_in_schema=False)
 def grade_submit(
     request: Request,
-    rater: PageRater,
+    rater: GraderPage,
     session: Db,
     state: State,
     task_id: Annotated[int, Form(ge=1, le=MAX_ID)],
@@ -294,7 +297,6 @@ def grade_submit(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    require_grader(rater)
     try:
         grade_task(
             session,

@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tether.errors import TetherInputError
@@ -14,6 +14,7 @@ from tether.labeling.queue import next_item
 from tether.labeling.submit import MAX_RATIONALE, submit_judgment
 from tether.store.judgments import count_judgments_since
 from tether.store.raters import RaterRecord
+from tether.web.authz import LabelerPage
 from tether.web.deps import (
     MAX_ID,
     SESSION_RATER,
@@ -113,7 +114,7 @@ def _rate_view(
 @router.post("/rate")
 def rate_submit(
     request: Request,
-    rater: PageRater,
+    rater: LabelerPage,
     session: Db,
     state: State,
     assignment_id: Annotated[int, Form(ge=1, le=MAX_ID)],
@@ -125,8 +126,6 @@ def rate_submit(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    if rater.is_admin:
-        raise HTTPException(status_code=403, detail="admin accounts do not label")
     try:
         refuse_nul(rationale=rationale, key=key)
         result = submit_judgment(

@@ -26,7 +26,8 @@ from tether.project import Project
 from tether.store import DbSession
 from tether.store.findings import FindingRecord, NewFinding, add_findings, finding_id, list_findings
 from tether.store.raters import RaterRecord
-from tether.web.deps import ApiRater, Db, PageRater, State, check_csrf, refuse_nul, require_role
+from tether.web.authz import RedteamApi, RedteamPage
+from tether.web.deps import Db, PageRater, State, check_csrf, refuse_nul, require_role
 from tether.web.pages import render
 
 router = APIRouter()
@@ -120,14 +121,13 @@ def own_findings(session: DbSession, project: Project, rater: RaterRecord) -> li
 
 @router.post("/api/v1/redteam/findings", tags=["redteam"], status_code=201)
 def api_submit(
+    rater: RedteamApi,
     body: FindingIn,
-    rater: ApiRater,
     session: Db,
     state: State,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
 ) -> Response:
     """Submit a finding; 200 with the stored id when the same prompt and response are already in."""
-    require_role(rater, ROLE)
     try:
         result = submit_finding(
             session,
@@ -146,9 +146,8 @@ def api_submit(
 
 
 @router.get("/api/v1/redteam/findings", tags=["redteam"])
-def api_mine(rater: ApiRater, session: Db, state: State) -> list[dict[str, Any]]:
+def api_mine(rater: RedteamApi, session: Db, state: State) -> list[dict[str, Any]]:
     """The caller's own findings, newest first."""
-    require_role(rater, ROLE)
     return [finding_payload(f) for f in own_findings(session, state.project, rater)]
 
 
@@ -191,7 +190,7 @@ def _redteam_view(
 @router.post("/redteam", include_in_schema=False)
 def redteam_submit(
     request: Request,
-    rater: PageRater,
+    rater: RedteamPage,
     session: Db,
     state: State,
     prompt: Annotated[str, Form(max_length=MAX_TEXT)],
@@ -202,7 +201,6 @@ def redteam_submit(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    require_role(rater, ROLE)
     draft = {"prompt": prompt, "response": response, "note": note, "dimension": dimension}
     try:
         submit_finding(
