@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from tether.hf import chat_prompt
+from tether.hf import ScoredLayout, chat_prompt
 from tether.labeling.export import PreferenceRow, split_heldout
 from tether.labeling.export_files import write_export
 from tether.reward.config import RewardTrainConfig
@@ -196,7 +196,7 @@ def trl_trainer(
 
 def check_same_tokens(trl_rows: Any, tokenizer: Any, data: PreferenceData, max_length: int) -> None:
     """TRL's token ids of the first pairs must be Tether's (both read scored_text)."""
-    ours, _ = encode_pairs(tokenizer, data.train[:20], max_length)
+    ours, _ = encode_pairs(ScoredLayout.for_tokenizer(tokenizer), data.train[:20], max_length)
     theirs = trl_rows.select(range(min(20, len(trl_rows))))
     for mine, row in zip(ours, theirs, strict=False):
         if mine.chosen_ids != list(row["chosen_ids"]) or mine.rejected_ids != list(row["rejected_ids"]):
@@ -210,7 +210,7 @@ def heldout_accuracy(checkpoint: Path, data: PreferenceData, max_length: int) ->
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint, use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.to("cuda" if torch.cuda.is_available() else "cpu")
-    test, _ = encode_pairs(tokenizer, data.test, max_length)
+    test, _ = encode_pairs(ScoredLayout.for_tokenizer(tokenizer), data.test, max_length)
     r_chosen, r_rejected = score_pairs(model, test, pad_id=int(tokenizer.pad_token_id))
     return float(pair_accuracy(r_chosen, r_rejected).item())
 

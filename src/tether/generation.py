@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 
+from tether.conversation import Prompt, essential, is_single_turn, last_user_turn
 from tether.errors import TetherInputError
-from tether.hf import context_length, prompt_ids
+from tether.hf import context_length, prompt_ids, trimmed_turns
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -51,6 +52,8 @@ class Sampling(Protocol):
     def top_k(self) -> int: ...
     @property
     def stop(self) -> Sequence[str]: ...
+    @property
+    def system_prompt(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -100,17 +103,45 @@ def response_mask_upto_eos(response: torch.Tensor, eos_id: int) -> tuple[torch.T
 
 
 def check_context(
-    prompts: Sequence[str], ids: Sequence[Sequence[int]], max_new_tokens: int, context: int, *, first: int = 0
+    prompts: Sequence[Prompt],
+    ids: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    context: int,
+    *,
+    first: int = 0,
 ) -> None:
     """Raise when a prompt plus max_new_tokens does not fit the context; `first` numbers the prompts."""
-    for i, (text, seq) in enumerate(zip(prompts, ids, strict=True)):
+    for i, (prompt, seq) in enumerate(zip(prompts, ids, strict=True)):
         if len(seq) + max_new_tokens > context:
+            text = last_user_turn(prompt)
             head = text if len(text) <= 60 else f"{text[:57]}..."
+            turns = "" if is_single_turn(prompt) else " (its last user turn, with every earlier turn cut)"
             raise TetherInputError(
-                f"prompt {first + i} ({head!r}): {len(seq)} tokens plus max_new_tokens {max_new_tokens} "
-                f"exceed the model's context of {context} tokens; shorten the prompt or lower "
-                "generation.max_new_tokens"
+                f"prompt {first + i} ({head!r}){turns}: {len(seq)} tokens plus max_new_tokens "
+                f"{max_new_tokens} exceed the model's context of {context} tokens; shorten the prompt "
+                "or lower generation.max_new_tokens"
             )
+
+
+def fitted_prompts(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Prompt], *, budget: int, system: str | None
+) -> tuple[list[Prompt], list[list[int]]]:
+    """(prompts, their token ids) with each conversation longer than ``budget`` tokens cut by whole
+    turns from the oldest (`tether.hf.trimmed_turns`: the system message and the last user turn
+    stay). One that still does not fit is returned at its shortest, for the caller to refuse."""
+    ids = prompt_ids(tokenizer, prompts, system=system)
+    out_prompts, out_ids = list(prompts), ids
+    for i, (prompt, seq) in enumerate(zip(prompts, ids, strict=True)):
+        if len(seq) <= budget or is_single_turn(prompt):
+            continue
+
+        def length(p: Prompt) -> int:
+            return len(prompt_ids(tokenizer, [p], system=system)[0])
+
+        assert not isinstance(prompt, str)  # a string is a single turn
+        cut = trimmed_turns(prompt, lambda p: length(p) <= budget) or essential(prompt)
+        out_prompts[i], out_ids[i] = cut, prompt_ids(tokenizer, [cut], system=system)[0]
+    return out_prompts, out_ids
 
 
 def stop_at(text: str, stop: Sequence[str]) -> str:
@@ -165,7 +196,7 @@ def _generation_config(
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
+    prompts: Sequence[Prompt],
     sampling: Sampling,
     *,
     do_sample: bool = True,
@@ -180,8 +211,11 @@ def generate(
     ``first`` is the index of prompts[0] in the caller's list, for error messages."""
     from transformers import GenerationMixin, LogitsProcessorList
 
-    encoded = prompt_ids(tokenizer, prompts)
-    check_context(prompts, encoded, sampling.max_new_tokens, context_length(model), first=first)
+    context = context_length(model)
+    fitted, encoded = fitted_prompts(
+        tokenizer, prompts, budget=context - sampling.max_new_tokens, system=sampling.system_prompt
+    )
+    check_context(fitted, encoded, sampling.max_new_tokens, context, first=first)
     pad, eos = pad_id(tokenizer), int(tokenizer.eos_token_id)
     ids, mask = left_padded(encoded, pad)  # (B, P), (B, P)
     device = next(model.parameters()).device
@@ -207,7 +241,7 @@ def generate(
 def sample_responses(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
+    prompts: Sequence[Prompt],
     *,
     config: Sampling,
     seed: int,

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from tests.reward.synthetic import TINY, WORDS, save_tiny_policy, synthetic_rows, write_synthetic_export
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
-from tether.hf import scored_text
+from tether.hf import ScoredLayout, scored_text
 from tether.labeling.export import PreferenceRow
 from tether.labeling.export_files import ExportFormat, write_export
 from tether.project import Project
@@ -156,7 +156,7 @@ def test_encode_pairs_reads_through_scored_text_and_leaves_out_long_pairs(tmp_pa
     tokenizer = train_tokenizer([*WORDS, "say now good"])
     short = PreferencePair("say w1 now", "good w2", "w3", "accuracy", 0.5)
     long = PreferencePair("say w1 now", " ".join(WORDS), "w3", "accuracy", 0.5)
-    encoded, skipped = encode_pairs(tokenizer, [short, long], max_length=20)
+    encoded, skipped = encode_pairs(ScoredLayout.for_tokenizer(tokenizer), [short, long], max_length=20)
     assert skipped == 1 and len(encoded) == 1
     expected = tokenizer(scored_text(tokenizer, short.prompt, short.chosen), add_special_tokens=False)
     assert encoded[0].chosen_ids == expected["input_ids"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from markupsafe import escape
 
 from tether.generation import decode_responses, generate
-from tether.hf import load_causal_lm, prompt_ids, scored_text
+from tether.hf import ScoredLayout, load_causal_lm, prompt_ids, scored_text
 from tether.labeling.batches import plan_batch
 from tether.labeling.context import project_labeling_context
 from tether.labeling.dataset import export_preferences
@@ -92,7 +92,7 @@ def test_a_formatted_response_reaches_raters_export_rm_and_rl_unchanged(tmp_path
     # reward-model input: the encoded ids decode to the scored text, response intact
     data = load_preference_data(tmp_path / "export")
     pair = next(p for p in data.train if p.chosen == CODE)
-    [encoded], _ = encode_pairs(tokenizer, [pair], max_length=512)
+    [encoded], _ = encode_pairs(ScoredLayout.for_tokenizer(tokenizer), [pair], max_length=512)
     read = tokenizer.decode(encoded.chosen_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
     assert read == scored_text(tokenizer, pair.prompt, CODE) and CODE in read
     # an RL sample of the same text decodes to the same string, so the RM scores what it trained on

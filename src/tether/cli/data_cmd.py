@@ -69,7 +69,9 @@ def export(
 
 @app.command("import-prompts")
 def import_prompts(
-    file: Annotated[Path, typer.Argument(help="JSONL: text, dimension, stratum[, key, split, meta].")],
+    file: Annotated[
+        Path, typer.Argument(help="JSONL: text (or messages), dimension, stratum[, key, split, meta].")
+    ],
     project: ProjectOption = None,
 ) -> None:
     """Add tagged prompts to the labeling pool (or the held-out eval split)."""

@@ -165,7 +165,7 @@ def sample_plans(
 ) -> dict[tuple[str, str], list[str]]:
     """(suite name, case id) -> its responses, sample k at index k."""
     keys = [(p.name, c.id) for p in plans for c in p.cases]
-    prompts = [c.prompt for p in plans for c in p.cases]
+    prompts = [c.conversation for p in plans for c in p.cases]
     total, done = len(prompts) * n_samples, 0
 
     def tick(n: int) -> None:

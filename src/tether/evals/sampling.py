@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether.conversation import Prompt, is_single_turn, last_user_turn, prompt_key
 from tether.errors import TetherInputError
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class SamplingConfig:
     """Sample among the k most likely tokens (0 = off)."""
     stop: tuple[str, ...] = ()
     """Strings that end a response; the text is cut at the first one."""
+    system_prompt: str | None = None
+    """The system message each case's conversation starts with unless it has its own."""
     batch_size: int = 64
     """Prompts per `generate` call."""
     seed: int = 0
@@ -68,6 +71,7 @@ class SamplingConfig:
         fields = {
             "max_new_tokens": generation.max_new_tokens,
             "temperature": generation.temperature,
+            "system_prompt": generation.system_prompt,
             "top_p": generation.top_p,
             "top_k": generation.top_k,
             "stop": tuple(generation.stop),
@@ -101,7 +105,7 @@ class PolicySampler:
         return cls(model.to(target), tokenizer, config or SamplingConfig())  # type: ignore[arg-type]
 
     def sample(
-        self, prompts: Sequence[str], *, samples: int, on_batch: BatchCallback | None = None
+        self, prompts: Sequence[Prompt], *, samples: int, on_batch: BatchCallback | None = None
     ) -> list[list[str]]:
         """``samples`` responses per prompt: out[i][k] is sample k of prompts[i]."""
         if samples < 1:
@@ -113,7 +117,7 @@ class PolicySampler:
         return out
 
     def sample_once(
-        self, prompts: Sequence[str], *, seed: int, on_batch: BatchCallback | None = None
+        self, prompts: Sequence[Prompt], *, seed: int, on_batch: BatchCallback | None = None
     ) -> list[str]:
         """One response per prompt, batch by batch; prompt i's random stream is row_seed(seed, prompts[i])."""
         texts: list[str] = []
@@ -129,7 +133,7 @@ class PolicySampler:
             self.model.train(was_training)
         return texts
 
-    def _generate(self, prompts: list[str], seeds: list[int]) -> list[str]:
+    def _generate(self, prompts: list[Prompt], seeds: list[int]) -> list[str]:
         from tether.generation import decode_responses, generate
 
         device = next(self.model.parameters()).device
@@ -140,9 +144,11 @@ class PolicySampler:
         return decode_responses(self.tokenizer, out, self.config.stop)
 
 
-def row_seed(seed: int, prompt: str) -> int:
-    """The seed of one prompt's random stream: a stable hash of the sample seed and the prompt text."""
-    digest = hashlib.blake2b(f"{seed}\x1f{prompt}".encode(), digest_size=8).digest()
+def row_seed(seed: int, prompt: Prompt) -> int:
+    """The seed of one prompt's random stream: a stable hash of the sample seed and the prompt text
+    (a conversation's content hash, `tether.conversation.prompt_key`; a single turn keeps its text)."""
+    text = last_user_turn(prompt) if is_single_turn(prompt) else prompt_key(prompt)
+    digest = hashlib.blake2b(f"{seed}\x1f{text}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1  # torch seeds are signed 64-bit
 
 
@@ -185,7 +191,7 @@ class GumbelNoise:
 
 
 def sample_policy(
-    path: Path, prompts: Sequence[str], *, samples: int, config: SamplingConfig | None = None
+    path: Path, prompts: Sequence[Prompt], *, samples: int, config: SamplingConfig | None = None
 ) -> list[list[str]]:
     """Load the policy at ``path`` and sample it; out[i][k] is sample k (seed + k) of prompts[i]."""
     return PolicySampler.load(path, config).sample(prompts, samples=samples)

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tether.conversation import Prompt, conversation, last_user_turn
 from tether.errors import TetherInputError
 from tether.hashing import sha256_text
 
@@ -47,7 +48,11 @@ class Case(_Strict):
     id: str = Field(min_length=1, max_length=100)
     """Unique within its suite; results and comparisons pair samples by it."""
     prompt: str = Field(min_length=1)
-    """What the policy is asked."""
+    """What the policy is asked: the last user turn when the case is a conversation (filled in from
+    ``messages`` when left out)."""
+    messages: list[dict[str, str]] | None = None
+    """A conversation (`tether.conversation`: roles system/user/assistant, the last one the user's)
+    the policy answers as its next assistant turn; None for a single ``prompt``."""
     required: list[str] = []
     """Regular expressions a response must match (case-insensitive)."""
     forbidden: list[str] = []
@@ -65,11 +70,32 @@ class Case(_Strict):
     meta: dict[str, Any] = {}
     """Anything a grader needs that is not text, e.g. the sandbox prompt's hidden truth."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _prompt_from_messages(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "prompt" not in data and isinstance(data.get("messages"), list):
+            last = data["messages"][-1] if data["messages"] else None
+            if isinstance(last, dict) and isinstance(last.get("content"), str):
+                return {**data, "prompt": last["content"]}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Case:
         if self.must_refuse and self.must_not_refuse:
             raise ValueError("must_refuse and must_not_refuse are both set")
+        if self.messages is not None:
+            try:
+                checked = conversation(self.messages, where="messages")
+            except TetherInputError as exc:
+                raise ValueError(str(exc)) from None
+            if last_user_turn(checked) != self.prompt:
+                raise ValueError("prompt must be the last user turn of messages (or be left out)")
         return self
+
+    @property
+    def conversation(self) -> Prompt:
+        """What the policy reads: the conversation, or the prompt as one user message."""
+        return self.prompt if not self.messages else conversation(self.messages)
 
 
 class Suite(_Strict):

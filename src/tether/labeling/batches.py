@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tether.conversation import Prompt
 from tether.generation import Sampling, sample_responses
 from tether.hf import load_causal_lm
 from tether.labeling.plan import (
@@ -52,7 +53,7 @@ class PairSampler:
             self._models[baseline.path] = load_causal_lm(baseline.path)
         self.calls = 0
 
-    def _sample(self, source: PolicySource, texts: list[str], seed: int) -> list[str]:
+    def _sample(self, source: PolicySource, texts: list[Prompt], seed: int) -> list[str]:
         model, tokenizer = self._models[source.path]
         return sample_responses(model, tokenizer, texts, config=self.generation, seed=seed)
 
@@ -60,10 +61,10 @@ class PairSampler:
         """One response of the policy per prompt (a counterfactual pair edits it)."""
         base = self.seed + 1000 * self.calls
         self.calls += 1
-        return self._sample(self.policy, [p.text for p in prompts], base)
+        return self._sample(self.policy, [p.prompt for p in prompts], base)
 
     def __call__(self, prompts: Sequence[PromptRecord]) -> list[tuple[str, str]]:
-        texts = [p.text for p in prompts]
+        texts = [p.prompt for p in prompts]
         base = self.seed + 1000 * self.calls
         self.calls += 1
         first = self._sample(self.policy, texts, base)

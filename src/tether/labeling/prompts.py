@@ -1,8 +1,10 @@
 """`tether data import-prompts`: add tagged prompts to the pool from JSONL, all or nothing.
 
-Each line: ``{"text": "...", "dimension": "safety", "stratum": "adversarial"}``, optionally
-with ``"key"`` (default: a hash of the text, so re-importing is idempotent), ``"split"``
-(`pool` or `eval`, default `pool`) and ``"meta"`` (an object).
+Each line: ``{"text": "...", "dimension": "safety", "stratum": "adversarial"}``, or, for a
+conversation, ``"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]`` in
+place of ``"text"`` (the rules of `tether.conversation`: the last message is the user's). Optionally
+``"key"`` (default: a hash of the content, so re-importing is idempotent), ``"split"`` (`pool` or
+`eval`, default `pool`) and ``"meta"`` (an object).
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tether.conversation import (
+    Prompt,
+    conversation,
+    is_single_turn,
+    last_user_turn,
+    prompt_key,
+    stored_messages,
+)
 from tether.errors import TetherInputError
 from tether.project import Project
 from tether.store import NewPrompt, add_prompts
 from tether.store.prompts import SPLITS, STRATA
 
-ALLOWED = {"text", "dimension", "stratum", "key", "split", "meta"}
+ALLOWED = {"text", "messages", "dimension", "stratum", "key", "split", "meta"}
 MAX_TEXT = 20_000
 
 
@@ -27,9 +37,8 @@ def _prompt(data: Any, dimensions: list[str]) -> NewPrompt:
     unknown = sorted(set(data) - ALLOWED)
     if unknown:
         raise TetherInputError(f"unknown keys {', '.join(unknown)}")
-    text = data.get("text")
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
-        raise TetherInputError(f"'text' must be a non-empty string of at most {MAX_TEXT} characters")
+    prompt = _content(data)
+    text = last_user_turn(prompt)
     if data.get("dimension") not in dimensions:
         raise TetherInputError(f"'dimension' must be one of the spec's: {', '.join(dimensions)}")
     stratum = data.get("stratum", "routine")
@@ -41,16 +50,38 @@ def _prompt(data: Any, dimensions: list[str]) -> NewPrompt:
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise TetherInputError("'meta' must be an object")
-    key = data.get("key") or "p-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    # A single turn keeps the key it always had (a hash of its text), so old imports stay idempotent.
+    digest = (
+        hashlib.sha256(text.encode("utf-8")).hexdigest() if is_single_turn(prompt) else prompt_key(prompt)
+    )
+    key = data.get("key") or "p-" + digest[:16]
     return NewPrompt(
         key=str(key),
         text=text,
+        messages=stored_messages(prompt),
         dimension=data["dimension"],
         stratum=stratum,
         split=split,
         source="import",
         meta=meta,
     )
+
+
+def _content(data: dict[str, Any]) -> Prompt:
+    """The line's prompt: its ``text`` (one user message) or its ``messages``, exactly one of them."""
+    if ("text" in data) == ("messages" in data):
+        raise TetherInputError("give exactly one of 'text' (a string) or 'messages' (a conversation)")
+    if "messages" in data:
+        if not isinstance(data["messages"], list):
+            raise TetherInputError("'messages' must be a list of {role, content} objects")
+        messages = conversation(data["messages"], where="messages")
+        if sum(len(m.content) for m in messages) > MAX_TEXT:
+            raise TetherInputError(f"'messages' hold more than {MAX_TEXT} characters")
+        return messages
+    text = data["text"]
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+        raise TetherInputError(f"'text' must be a non-empty string of at most {MAX_TEXT} characters")
+    return text
 
 
 def import_prompts(project: Project, path: Path) -> tuple[int, int]:

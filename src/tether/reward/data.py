@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch.utils.data import Sampler
 
+from tether.conversation import Prompt, conversation
 from tether.errors import TetherInputError
-from tether.hf import scored_text
+from tether.hf import ScoredLayout
 from tether.labeling.export_files import MANIFEST_NAME, load_export
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
-
     from tether.spec import Spec
 
 
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 class PreferencePair:
     """One comparison to learn from: `chosen` beat `rejected` for `prompt`, by `margin`."""
 
-    prompt: str
+    prompt: Prompt
     chosen: str
     rejected: str
     dimension: str
@@ -65,6 +64,24 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return data
 
 
+def _reply(value: Any, where: str) -> str:
+    """A candidate as a string: TRL's standard form, or its conversational one-assistant-message list."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        message = value[0]
+        if message.get("role") == "assistant" and isinstance(message.get("content"), str):
+            return str(message["content"])
+    raise TetherInputError(f"{where}: expected a string or one assistant message [{{role, content}}]")
+
+
+def _pair(row: dict[str, Any], where: str) -> PreferencePair:
+    raw = row["prompt"]
+    prompt: Prompt = raw if isinstance(raw, str) else conversation(raw, where=f"{where}.prompt")
+    chosen, rejected = _reply(row["chosen"], f"{where}.chosen"), _reply(row["rejected"], f"{where}.rejected")
+    return PreferencePair(prompt, chosen, rejected, row["dimension"], float(row["margin"] or 0.0))
+
+
 def load_preference_data(path: Path) -> PreferenceData:
     """The export at `path` (jsonl or hf) as pairs; raises when it has no training pair."""
     splits = load_export(path)
@@ -73,11 +90,7 @@ def load_preference_data(path: Path) -> PreferenceData:
     for name in ("train", "test"):
         rows = splits[name].to_list()
         ties += sum(bool(row["tie"]) for row in rows)
-        pairs[name] = [
-            PreferencePair(r["prompt"], r["chosen"], r["rejected"], r["dimension"], float(r["margin"] or 0.0))
-            for r in rows
-            if not r["tie"]
-        ]
+        pairs[name] = [_pair(r, f"{path} ({name} row {i + 1})") for i, r in enumerate(rows) if not r["tie"]]
     if not pairs["train"]:
         raise TetherInputError(
             f"{path}: the export has no training pairs ({ties} ties skipped); "
@@ -104,18 +117,23 @@ class EncodedPair:
 
 
 def encode_pairs(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[PreferencePair], max_length: int
+    layout: ScoredLayout, pairs: Sequence[PreferencePair], max_length: int
 ) -> tuple[list[EncodedPair], int]:
     """(encoded pairs, pairs left out for exceeding max_length), in input order.
 
-    Over-long pairs are left out rather than truncated, as TRL does: cutting the end would drop the
-    EOS the score head reads, and cutting the start would score a different prompt."""
-    texts = [scored_text(tokenizer, p.prompt, side) for p in pairs for side in (p.chosen, p.rejected)]
-    # add_special_tokens=False: scored_text already holds every special token the model should see.
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-    encoded = [
-        EncodedPair(list(ids[2 * i]), list(ids[2 * i + 1]), pair.margin) for i, pair in enumerate(pairs)
-    ]
+    A conversation whose longer side overruns max_length loses whole turns from the oldest, the same
+    cut for both sides (`ScoredLayout.fitted`). A pair still too long is left out rather than cut,
+    as TRL does: cutting the end would drop the closing the score head reads, and cutting the start
+    would score a different prompt. The caller reports how many."""
+    ids = layout.ids(
+        [p.prompt for p in pairs for _ in range(2)], [side for p in pairs for side in (p.chosen, p.rejected)]
+    )
+    encoded = []
+    for i, pair in enumerate(pairs):
+        chosen, rejected = ids[2 * i], ids[2 * i + 1]
+        if max(len(chosen), len(rejected)) > max_length:
+            chosen, rejected = layout.fitted(pair.prompt, [pair.chosen, pair.rejected], max_length)[1]
+        encoded.append(EncodedPair(chosen, rejected, pair.margin))
     kept = [pair for pair in encoded if pair.length <= max_length]
     return kept, len(encoded) - len(kept)
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from tether.conversation import Prompt
 from tether.errors import TetherInputError
-from tether.hf import ensure_pad_token, quiet_transformers, require_safetensors, scored_text
+from tether.hf import ScoredLayout, ensure_pad_token, quiet_transformers, reply_closing, require_safetensors
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 class Scorer(Protocol):
     """Anything that gives one scalar reward per (prompt, response): a reward model, or a test stub."""
 
-    def score(self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Rewards, shape (N,), in input order."""
         ...
 
@@ -42,13 +43,18 @@ class RewardModel:
     tokenizer: PreTrainedTokenizerBase
     path: Path
     max_length: int
-    """Longest sequence the model can read; longer texts keep their last max_length tokens."""
+    """Longest sequence the model can read: a longer conversation loses whole turns from the oldest
+    (`tether.hf.trimmed_turns`), and a text still too long keeps its last max_length tokens."""
+    closing: str = ""
+    """What follows each reply in the scored text: the closing the model was trained with."""
+    system_prompt: str | None = None
+    """The system prompt the model was trained with, for conversations without their own."""
 
     @property
     def device(self) -> str:
         return str(next(self.model.parameters()).device)
 
-    def score(self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """One reward per (prompt, response), shape (N,), float32, in input order."""
         import torch
 
@@ -67,14 +73,15 @@ class RewardModel:
                 out[chunk] = self._forward([ids[i] for i in chunk])
         return out
 
-    def encode(self, prompts: Sequence[str], responses: Sequence[str]) -> list[list[int]]:
-        """Token ids of each scored text, cut from the left to max_length (the end carries the EOS)."""
-        texts = [scored_text(self.tokenizer, p, r) for p, r in zip(prompts, responses, strict=True)]
-        if not texts:
-            return []
-        # add_special_tokens=False: scored_text already holds every special token, as in training.
-        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return [list(seq[-self.max_length :]) for seq in encoded]
+    def encode(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[list[int]]:
+        """Token ids of each scored text: conversations cut by whole turns to max_length, and what is
+        still longer cut from the left (the end carries the closing the head reads)."""
+        layout = ScoredLayout(self.tokenizer, self.system_prompt, self.closing)
+        ids = layout.ids(prompts, responses)
+        for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
+            if len(ids[i]) > self.max_length:
+                ids[i] = layout.fitted(prompt, [response], self.max_length)[1][0]
+        return [seq[-self.max_length :] for seq in ids]
 
     def _forward(self, sequences: list[list[int]]) -> np.ndarray:
         import torch
@@ -115,7 +122,26 @@ def load_reward_model(path: Path, *, device: str | None = None) -> RewardModel:
         raise TetherInputError(f"{path}: neither the model config nor the tokenizer defines a pad token")
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
-    return RewardModel(model, tokenizer, path, _max_length(model, tokenizer))
+    closing, system = trained_layout(path, tokenizer)
+    return RewardModel(model, tokenizer, path, _max_length(model, tokenizer), closing, system)
+
+
+def trained_layout(path: Path, tokenizer: PreTrainedTokenizerBase) -> tuple[str, str | None]:
+    """(closing, system prompt) the reward model at ``path`` was trained with, from its
+    tether_reward.json: a model trained before conversations (no ``text_closing``) read replies
+    followed by EOS and had no system prompt. A model Tether did not train is read with the closing
+    its tokenizer's chat template gives (`tether.hf.reply_closing`)."""
+    import json
+
+    meta_file = path / "tether_reward.json"
+    if not meta_file.is_file():
+        return reply_closing(tokenizer), None
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    closing = meta.get("text_closing")
+    system = meta.get("system_prompt")
+    return (closing if isinstance(closing, str) else tokenizer.eos_token or ""), (
+        system if isinstance(system, str) else None
+    )
 
 
 def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:

@@ -33,7 +33,7 @@ from tether.artifacts import REWARD_MODEL_KIND
 from tether.distributed import is_main_process, make_accelerator, process_state, wait_for_everyone
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
-from tether.hf import context_length, require_safetensors
+from tether.hf import ScoredLayout, context_length, reply_closing, require_safetensors
 from tether.reward.config import RewardTrainConfig, batch_split
 from tether.reward.data import (
     EncodedPair,
@@ -256,6 +256,8 @@ class PreparedRun:
     skipped: tuple[int, int]
     """(train, test) pairs left out for exceeding max_length."""
     max_length: int
+    layout: ScoredLayout
+    """How the model reads a pair's sides; its closing and system prompt go into tether_reward.json."""
 
     @property
     def pad_id(self) -> int:
@@ -267,14 +269,16 @@ def prepare_run(cfg: RewardTrainConfig, data: PreferenceData, base: Path) -> Pre
     model, tokenizer = load_reward_base(base, seed=cfg.seed)
     disable_dropout(model)
     max_length = min(cfg.max_length, context_length(model))
-    train, skipped = encode_pairs(tokenizer, data.train, max_length)
-    test, skipped_test = encode_pairs(tokenizer, data.test, max_length)
+    system = data.manifest.get("system_prompt")
+    layout = ScoredLayout(tokenizer, system if isinstance(system, str) else None, reply_closing(tokenizer))
+    train, skipped = encode_pairs(layout, data.train, max_length)
+    test, skipped_test = encode_pairs(layout, data.test, max_length)
     if not train:
         raise TetherInputError(
             f"{data.path}: all {skipped} training pairs exceed {max_length} tokens; raise --max-length"
         )
     wrapped = with_lora(model, cfg) if cfg.lora else model
-    return PreparedRun(wrapped, tokenizer, train, test, (skipped, skipped_test), max_length)
+    return PreparedRun(wrapped, tokenizer, train, test, (skipped, skipped_test), max_length, layout)
 
 
 def checkpoint_meta(
@@ -286,6 +290,8 @@ def checkpoint_meta(
         "config": cfg.as_dict(),
         **provenance,
         "text_layout": "tether.hf.scored_text",
+        "text_closing": run.layout.closing,
+        "system_prompt": run.layout.system,
         "max_length": run.max_length,
         "pairs": {
             **{"train": result.pairs, "train_skipped_long": result.skipped_long, "ties_skipped": ties},

@@ -122,7 +122,7 @@ def generate_and_score(
 ) -> Scored:
     """(2) generate and (3) score with the reward model, through tether.hf.scored_text. With `seeds`
     (one per prompt group, `RLConfig.seed_per_prompt`) each group is sampled alone from its seed."""
-    texts = [p.text for p in prompts]
+    texts = [p.prompt for p in prompts]
     if seeds is None:
         batch = rollout.generate(texts)  # (B, P + R)
     elif isinstance(rollout, GroupSeededRollout):
@@ -130,7 +130,7 @@ def generate_and_score(
     else:
         name = type(rollout).__name__
         raise TypeError(f"seed_per_prompt needs a rollout with generate_groups; {name} has none")
-    raw = torch.as_tensor(scorer.score([p.text for p in prompts], batch.responses), dtype=torch.float32)
+    raw = torch.as_tensor(scorer.score(texts, batch.responses), dtype=torch.float32)
     raw = raw.to(batch.sequences.device)  # (B,)
     return Scored(batch, raw, processing.apply(raw, batch.has_eos))
 

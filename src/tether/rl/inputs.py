@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tether.artifacts import RL_CHECKPOINT_KIND
+from tether.conversation import Conversation, Prompt
 from tether.errors import TetherInputError
 from tether.rl.prompts import PromptItem
 from tether.store import find_artifact_by_path, get_artifact, list_prompts
@@ -30,7 +31,11 @@ def pool_prompts(project: Project) -> list[PromptItem]:
             "the project has no pool prompts to train on; add some with `tether label import` "
             "or build the sandbox with `tether sandbox build`"
         )
-    return [PromptItem(r.key, r.text, r.stratum, r.meta, r.source) for r in records]
+    return [PromptItem(r.key, r.text, r.stratum, r.meta, r.source, _messages(r.prompt)) for r in records]
+
+
+def _messages(prompt: Prompt) -> Conversation | None:
+    return None if isinstance(prompt, str) else prompt
 
 
 def resolve_checkpoint(project: Project, explicit: str, option: str = "--from") -> tuple[Path, str | None]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tether.conversation import Conversation, Prompt
 from tether.errors import TetherInputError
 
 
@@ -23,9 +24,17 @@ from tether.errors import TetherInputError
 class PromptItem:
     key: str
     text: str
+    """The last user turn: what the grader, the monitors' samples and the reports show."""
     stratum: str = "routine"
     meta: Mapping[str, Any] = field(default_factory=dict)
     source: str = "import"
+    messages: Conversation | None = None
+    """The whole conversation when it has more than one message; None for a single user turn."""
+
+    @property
+    def prompt(self) -> Prompt:
+        """What the policy and the reward model read."""
+        return self.text if self.messages is None else self.messages
 
 
 @dataclass

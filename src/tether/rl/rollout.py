@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
+from tether.conversation import Prompt
 from tether.generation import Generated, decode_responses, generate
 from tether.generation import left_padded as left_padded  # re-exported for callers of this module
 from tether.generation import response_mask_upto_eos as response_mask_upto_eos
@@ -73,7 +74,7 @@ class RolloutBatch:
 class Rollout(Protocol):
     """Anything that samples one response per prompt from the current policy."""
 
-    def generate(self, prompts: Sequence[str]) -> RolloutBatch: ...
+    def generate(self, prompts: Sequence[Prompt]) -> RolloutBatch: ...
 
 
 @runtime_checkable
@@ -81,7 +82,7 @@ class GroupSeededRollout(Rollout, Protocol):
     """A rollout that can also sample prompt groups one at a time, each from its own seed
     (`RLConfig.seed_per_prompt`)."""
 
-    def generate_groups(self, prompts: Sequence[str], seeds: Sequence[int]) -> RolloutBatch:
+    def generate_groups(self, prompts: Sequence[Prompt], seeds: Sequence[int]) -> RolloutBatch:
         """`prompts` in len(seeds) groups of adjacent rows, group i sampled alone from seeds[i]."""
         ...
 
@@ -139,6 +140,7 @@ class RLSampling:
     top_p: float = 1.0
     top_k: int = 0
     stop: tuple[str, ...] = ()
+    system_prompt: str | None = None
 
 
 @dataclass
@@ -150,6 +152,8 @@ class HFGenerateRollout:
     tokenizer: PreTrainedTokenizerBase
     max_new_tokens: int
     temperature: float = 1.0
+    system_prompt: str | None = None
+    """The spec's `generation.system_prompt`, for conversations without their own."""
 
     @property
     def pad_id(self) -> int:
@@ -157,20 +161,20 @@ class HFGenerateRollout:
         return int(pad if pad is not None else self.tokenizer.eos_token_id)
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str], generator: torch.Generator | None = None) -> RolloutBatch:
+    def generate(self, prompts: Sequence[Prompt], generator: torch.Generator | None = None) -> RolloutBatch:
         """One response per prompt; the uniforms from `generator` (default: torch's global one)."""
         out = generate(
             self.model,
             self.tokenizer,
             prompts,
-            RLSampling(self.max_new_tokens, self.temperature),
+            RLSampling(self.max_new_tokens, self.temperature, system_prompt=self.system_prompt),
             do_sample=False,
             logits_processor=inverse_cdf_sampler(self.temperature, generator),
             model_kwargs=self._shared_prefill,
         )
         return rollout_batch(out, decode_responses(self.tokenizer, out))
 
-    def generate_groups(self, prompts: Sequence[str], seeds: Sequence[int]) -> RolloutBatch:
+    def generate_groups(self, prompts: Sequence[Prompt], seeds: Sequence[int]) -> RolloutBatch:
         """Each group of k adjacent prompts (one prompt's samples) generated alone, from a generator
         seeded with its seed, then laid out as one batch (`concat_rollouts`).
 

@@ -16,7 +16,8 @@ from accelerate.utils import set_seed
 
 from tether.distributed import make_accelerator
 from tether.errors import TetherInputError
-from tether.hf import context_length, prompt_ids
+from tether.generation import fitted_prompts
+from tether.hf import context_length
 from tether.monitors.features import TextFeatures, features_for
 from tether.reward.scoring import Scorer, load_reward_model
 from tether.rl.algorithm import StepContext, make_algorithm
@@ -59,11 +60,17 @@ def open_run_dir(project: Project, run_id: str, plan: RunPlan) -> Path:
 
 
 def fitting_prompts(
-    prompts: list[PromptItem], tokenizer: PreTrainedTokenizerBase, limit: int
+    prompts: list[PromptItem], tokenizer: PreTrainedTokenizerBase, limit: int, system: str | None = None
 ) -> list[PromptItem]:
-    """The prompts whose formatted length leaves room for a full response in the context."""
-    lengths = [len(ids) for ids in prompt_ids(tokenizer, [p.text for p in prompts])]
-    kept = [p for p, n in zip(prompts, lengths, strict=True) if n <= limit]
+    """The prompts whose formatted length leaves room for a full response in the context: a longer
+    conversation loses whole turns from the oldest (`tether.generation.fitted_prompts`), and a
+    prompt still longer than ``limit`` tokens is left out."""
+    fitted, ids = fitted_prompts(tokenizer, [p.prompt for p in prompts], budget=limit, system=system)
+    kept = [
+        p if fit is p.prompt else replace(p, messages=None if isinstance(fit, str) else fit)
+        for p, fit, seq in zip(prompts, fitted, ids, strict=True)
+        if len(seq) <= limit
+    ]
     if not kept:
         raise TetherInputError(f"every pool prompt is longer than {limit} tokens; lower --max-new-tokens")
     return kept
@@ -98,8 +105,10 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
     model, optimizer, scheduler = prepare(models, cfg, accelerator)
     scorer = load_reward_model(plan.reward_model.path, device=str(accelerator.device))
     policy = unwrap(model, accelerator).policy
-    rollout = HFGenerateRollout(policy, models.tokenizer, cfg.max_new_tokens, cfg.temperature)
-    prompts = fitting_prompts(plan.prompts, models.tokenizer, context_length(policy) - cfg.max_new_tokens)
+    system = project.spec.generation.system_prompt
+    rollout = HFGenerateRollout(policy, models.tokenizer, cfg.max_new_tokens, cfg.temperature, system)
+    budget = context_length(policy) - cfg.max_new_tokens
+    prompts = fitting_prompts(plan.prompts, models.tokenizer, budget, system)
     suite = build_suite(project, io.alert_sinks)
     features = features_for(project)  # the gen/* style metrics, with the project's lexicon
     state = LoopState(
@@ -116,7 +125,7 @@ def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[Loo
     if plan.resume is not None:
         restore_state(state, plan, optimizer, accelerator.process_index)
     else:
-        measure_baseline(state, plan, models, scorer, prompts, features)
+        measure_baseline(state, plan, models, scorer, prompts, features, system)
         seed_rank_stream(cfg.seed, accelerator.process_index)
     ctx = StepContext(
         cfg, model, optimizer, accelerator, models.reference, rollout, scorer, state.processing, plan.sandbox,
@@ -138,13 +147,14 @@ def measure_baseline(
     scorer: Scorer,
     prompts: list[PromptItem],
     features: TextFeatures,
+    system: str | None = None,
 ) -> None:
     """The monitors' SFT baseline and the score normalization, from the frozen reference's samples: the
     same weights as the policy at step 0, unless a warm start moved them. Every rank of a data-parallel
     run measures the same prompts from the same seed, so all hold the same baseline."""
     cfg = plan.cfg
     reference_rollout = HFGenerateRollout(
-        models.reference, models.tokenizer, cfg.max_new_tokens, cfg.temperature
+        models.reference, models.tokenizer, cfg.max_new_tokens, cfg.temperature, system
     )
     with models.reference_off():  # with LoRA, the policy with its adapter off
         baseline, raw = sft_baseline(

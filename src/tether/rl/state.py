@@ -85,8 +85,8 @@ def sft_baseline(
     """The SFT policy's step-0 metrics (the monitors' reference) and its raw RM scores.
 
     Measured before any update, on prompts drawn apart from the training order."""
-    batch = rollout.generate([p.text for p in prompts])
-    raw = np.asarray(scorer.score([p.text for p in prompts], batch.responses), dtype=np.float64)
+    batch = rollout.generate([p.prompt for p in prompts])
+    raw = np.asarray(scorer.score([p.prompt for p in prompts], batch.responses), dtype=np.float64)
     entropy = chunked(
         lambda b: logprobs_and_entropy(policy, b, temperature, entropy=True)[1],  # type: ignore[return-value,arg-type]
         batch,

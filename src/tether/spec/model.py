@@ -234,6 +234,9 @@ class GenerationPolicy(_Strict):
     """Sample among the k most likely tokens (0 = off; not in RL)."""
     stop: list[str] = []
     """Strings that end a response: the text is cut at the first one (not in RL)."""
+    system_prompt: str | None = Field(default=None, min_length=1)
+    """The system message every conversation starts with unless it has its own: in labeling samples,
+    evals, red-teaming, RL rollouts and the reward model's input alike (none by default)."""
 
 
 class Spec(_Strict):

@@ -86,6 +86,9 @@ class PromptRow(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(String(100))
     text: Mapped[str] = mapped_column(Text)
+    """The prompt's last user turn (the whole prompt when it is a single string)."""
+    messages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    """Every message of a conversation prompt (`tether.conversation`); NULL for a single user turn."""
     dimension: Mapped[str] = mapped_column(String(50), index=True)
     stratum: Mapped[str] = mapped_column(String(20), index=True)
     split: Mapped[str] = mapped_column(String(10), index=True)
@@ -180,7 +183,7 @@ class TaskRow(Base):
     kind: Mapped[str] = mapped_column(String(20), index=True)
     anchor_key: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     raters_needed: Mapped[int] = mapped_column(Integer, default=1)
-    origin: Mapped[str] = mapped_column(String(20), default="plan")
+    origin: Mapped[str] = mapped_column(String(120), default="plan")
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     spec_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -287,6 +290,8 @@ class GradingTaskRow(Base):
     origin: Mapped[str] = mapped_column(String(20), index=True)
     dimension: Mapped[str] = mapped_column(String(50), index=True)
     prompt: Mapped[str] = mapped_column(Text)
+    messages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    """The conversation's messages when the prompt has more than one user turn; NULL otherwise."""
     response: Mapped[str] = mapped_column(Text)
     raters_needed: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(10), index=True)
@@ -327,6 +332,8 @@ class FindingRow(Base):
     source: Mapped[str] = mapped_column(String(20), index=True)
     dimension: Mapped[str | None] = mapped_column(String(50), nullable=True)
     prompt: Mapped[str] = mapped_column(Text)
+    messages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    """The conversation's messages when the prompt has more than one user turn; NULL otherwise."""
     response: Mapped[str] = mapped_column(Text)
     baseline_response: Mapped[str | None] = mapped_column(Text, nullable=True)
     rm_score: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -367,6 +374,8 @@ class FeedbackRow(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     prompt: Mapped[str] = mapped_column(Text)
+    messages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    """The conversation's messages when the prompt has more than one user turn; NULL otherwise."""
     response: Mapped[str] = mapped_column(Text)
     model_version: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)

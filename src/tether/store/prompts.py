@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from tether.conversation import Prompt, conversation, from_stored, last_user_turn
 from tether.errors import TetherInputError
 from tether.store.models import PromptRow, utcnow
 
@@ -23,11 +24,14 @@ class NewPrompt:
 
     key: str
     text: str
+    """The last user turn (the whole prompt for a single string)."""
     dimension: str
     stratum: str
     split: str = "pool"
     source: str = "import"
     meta: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, str]] | None = None
+    """Every message of a conversation (`tether.conversation.stored_messages`); None for one user turn."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,12 @@ class PromptRecord:
     source: str
     meta: dict[str, Any]
     spec_hash: str
+    messages: list[dict[str, str]] | None = None
+
+    @property
+    def prompt(self) -> Prompt:
+        """What the model reads: the conversation when there is one, else the text."""
+        return from_stored(self.text, self.messages)
 
 
 def _record(row: PromptRow) -> PromptRecord:
@@ -54,12 +64,17 @@ def _record(row: PromptRow) -> PromptRecord:
         source=row.source,
         meta=dict(row.meta or {}),
         spec_hash=row.spec_hash,
+        messages=list(row.messages) if row.messages else None,
     )
 
 
 def _check(prompt: NewPrompt, index: int) -> None:
     if not prompt.key or not prompt.text.strip():
         raise TetherInputError(f"prompts[{index}]: key and text must not be empty")
+    if prompt.messages is not None:
+        checked = conversation(prompt.messages, where=f"prompts[{index}].messages")
+        if last_user_turn(checked) != prompt.text:
+            raise TetherInputError(f"prompts[{index}].text: must be the conversation's last user turn")
     if prompt.stratum not in STRATA:
         raise TetherInputError(
             f"prompts[{index}].stratum: '{prompt.stratum}' is not one of {', '.join(STRATA)}"
@@ -87,6 +102,7 @@ def add_prompts(session: Session, *, project_id: int, prompts: Sequence[NewPromp
                 "project_id": project_id,
                 "key": prompt.key,
                 "text": prompt.text,
+                "messages": prompt.messages,
                 "dimension": prompt.dimension,
                 "stratum": prompt.stratum,
                 "split": prompt.split,
