@@ -18,7 +18,15 @@ app = typer.Typer(help="Export preference datasets.", no_args_is_help=True)
 def export(
     out: Annotated[Path, typer.Option("--out", help="Directory to write (must be new or empty).")],
     project: ProjectOption = None,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or hf (datasets.save_to_disk).")] = "jsonl",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl, hf (datasets.save_to_disk) or trl-conversational (message lists); default: "
+            "trl-conversational when any prompt is a conversation or the spec sets a system prompt, "
+            "else jsonl.",
+        ),
+    ] = None,
     include_excluded: Annotated[
         bool,
         typer.Option(
@@ -37,14 +45,14 @@ def export(
     """Majority-aggregate judgments into TRL's prompt/chosen/rejected format with a held-out split."""
     from tether.labeling.dataset import export_preferences
 
-    if fmt not in ("jsonl", "hf"):
-        raise TetherInputError(f"--format must be jsonl or hf, got '{fmt}'")
+    if fmt not in (None, "jsonl", "hf", "trl-conversational"):
+        raise TetherInputError(f"--format must be jsonl, hf or trl-conversational, got '{fmt}'")
     if not 0 <= heldout < 1:
         raise TetherInputError(f"--heldout must be in [0, 1), got {heldout}")
     result = export_preferences(
         open_project(project),
         out=out,
-        fmt="hf" if fmt == "hf" else "jsonl",
+        fmt=fmt,  # type: ignore[arg-type]  # one of the literals, checked above
         include_excluded=include_excluded,
         keep_ties=keep_ties,
         heldout=heldout,

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from tether.artifacts import EXPORT_KIND, REWARD_MODEL_KIND
+from tether.conversation import last_user_turn
 from tether.errors import TetherInputError
 from tether.feedback.accuracy import ProductionAccuracy, production_accuracy
 from tether.feedback.drift import MIN_SAMPLE, TwoSampleResult, classifier_two_sample_test, subsample
@@ -105,7 +106,7 @@ def reference_prompts(project: Project, reward_model: ArtifactRecord | None) -> 
         export = next((p for p in parents if p is not None and p.kind == EXPORT_KIND), None)
         if export is not None and project.resolve(export.path).is_dir():
             rows = load_rows(project.resolve(export.path), "train")
-            texts = sorted({r.prompt for r in rows})
+            texts = sorted({last_user_turn(r.prompt) for r in rows})
             source = f"training prompts of {reward_model.id} (export {export.id})"
             return Reference(texts, source, frozenset(r.task_id for r in rows))
     with project.store.session() as session:

@@ -6,13 +6,14 @@ import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tether.artifacts import ANCHORS_KIND, EXPORT_KIND
+from tether.conversation import from_stored, is_single_turn
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.labeling.export import AggregateStats, TaskVotes, Vote, aggregate, split_heldout
-from tether.labeling.export_files import write_export
+from tether.labeling.export_files import CONVERSATIONAL, ExportFormat, write_export
 from tether.project import Project
 from tether.store import ArtifactRecord, get_artifact, latest_artifact, register_artifact
 from tether.store.exports import VoteFacts, live_votes
@@ -40,7 +41,7 @@ def task_votes(facts: list[VoteFacts]) -> list[TaskVotes]:
         out.append(
             TaskVotes(
                 task_id=first.task_id,
-                prompt=first.prompt,
+                prompt=from_stored(first.prompt, first.messages),
                 response_a=first.response_a,
                 response_b=first.response_b,
                 dimension=first.dimension,
@@ -57,13 +58,16 @@ def export_preferences(
     project: Project,
     *,
     out: Path,
-    fmt: Literal["jsonl", "hf"] = "jsonl",
+    fmt: ExportFormat | None = None,
     include_excluded: bool = False,
     keep_ties: bool = False,
     heldout: float = 0.1,
     seed: int = 0,
 ) -> ExportResult:
-    """Aggregate live judgments by majority, split held-out by dimension and stratum, write, register."""
+    """Aggregate live judgments by majority, split held-out by dimension and stratum, write, register.
+
+    ``fmt`` None: TRL's conversational format once any prompt is a conversation or the spec sets a
+    system prompt, else the standard JSONL (`tether.labeling.export`)."""
     # --include-excluded keeps everything, held labels too; otherwise active raters only, less
     # the labels their failed hidden-anchor windows hold until they pass recalibration.
     statuses = None if include_excluded else {"active"}
@@ -80,6 +84,10 @@ def export_preferences(
     if not rows:
         raise TetherInputError("every labelled task was a tie or had no majority; nothing to export")
     train, test = split_heldout(rows, share=heldout, seed=seed)
+    system = project.spec.generation.system_prompt
+    if fmt is None:
+        single = system is None and all(is_single_turn(row.prompt) for row in rows)
+        fmt = "jsonl" if single else CONVERSATIONAL
     used = sorted({f.rater_name for f in facts})
     left_out = sorted(r.name for r in raters if r.name not in used and not r.is_admin)
     manifest: dict[str, Any] = {
@@ -96,10 +104,12 @@ def export_preferences(
         "origins": dict(sorted(Counter(r.origin for r in rows).items())),
         "aggregate": vars(stats),
     }
+    if system is not None:  # only when set, so exports without one keep their content hash
+        manifest["system_prompt"] = system
     held = {r.name: counts[r.id] for r in raters if r.status == "active" and r.id in counts}
     if held:  # only when something is held, so exports without holds keep their content hash
         manifest["held_out"] = held
-    write_export(out, train, test, fmt=fmt, manifest=manifest)
+    write_export(out, train, test, fmt=fmt, manifest=manifest, system=system)
     with project.store.session() as session:
         sources = batch_sources(session, batch_ids=manifest["batches"])
         # Lineage: the checkpoints that wrote the responses, and the anchors raters were held to.

@@ -3,12 +3,18 @@
 The engine behind `tether data export`; files are written by `labeling.export_files`, the store query
 and CLI live elsewhere.
 
-Format: TRL's *standard preference format with an explicit prompt*: "prompt", "chosen" and "rejected" are
-plain strings, chosen/rejected the completions only. TRL 1.16's `RewardTrainer` takes this as-is with a plain
-tokenizer (no chat template): for non-conversational rows it appends EOS and tokenizes `prompt + chosen` and
-`prompt + rejected`. Strings rather than the conversational (messages) format because the store holds a prompt
-and two responses as text, and a chat template belongs to the model being trained, not to the data; the
-reward stage can convert to messages when its model has a template. Two consequences for consumers:
+Formats (`labeling.export_files` writes them):
+
+- TRL's *standard preference format with an explicit prompt* (``jsonl``, ``hf``): "prompt", "chosen" and
+  "rejected" are plain strings, chosen/rejected the completions only. TRL's `RewardTrainer` takes this
+  as-is with a plain tokenizer (no chat template): it appends EOS and tokenizes `prompt + chosen` and
+  `prompt + rejected`. Only single-turn prompts fit it.
+- TRL's *conversational* format (``trl-conversational``, the default once any prompt is a conversation or
+  the spec sets a system prompt): "prompt" is a message list (the spec's system prompt first, unless the
+  conversation has its own), "chosen" and "rejected" are one assistant message each. TRL applies the
+  model's chat template, as Tether's reward stage does.
+
+Two consequences of the standard format for consumers:
 
 - TRL joins prompt and completion with no separator. Texts are exported verbatim, so any separator belongs
   to the stored prompt/response text or to the reward stage, not to this module.
@@ -28,6 +34,7 @@ from dataclasses import dataclass, fields
 from statistics import fmean
 from typing import TYPE_CHECKING, Final, Literal, get_args
 
+from tether.conversation import Prompt
 from tether.errors import TetherInputError
 
 if TYPE_CHECKING:
@@ -55,7 +62,8 @@ class TaskVotes:
     """A pairwise task with every vote collected on it."""
 
     task_id: int
-    prompt: str
+    prompt: Prompt
+    """The prompt's text, or its conversation when it has more than one message."""
     response_a: str
     response_b: str
     dimension: str
@@ -71,7 +79,8 @@ class TaskVotes:
 class PreferenceRow:
     """One row of the exported dataset: TRL's explicit-prompt preference columns plus provenance."""
 
-    prompt: str
+    prompt: Prompt
+    """A string, or a conversation (written in TRL's conversational format)."""
     chosen: str
     rejected: str
     dimension: str

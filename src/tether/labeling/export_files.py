@@ -16,13 +16,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
+from tether.conversation import as_dicts, conversation, is_single_turn, last_user_turn, with_system
 from tether.errors import TetherInputError
 from tether.labeling.export import COLUMNS, PreferenceRow
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict, Features
 
-ExportFormat = Literal["jsonl", "hf"]
+ExportFormat = Literal["jsonl", "hf", "trl-conversational"]
+"""jsonl and hf: TRL's standard format (strings), as JSONL or `save_to_disk`; trl-conversational: TRL's
+conversational format (message lists) as JSONL. See `tether.labeling.export`."""
+CONVERSATIONAL: Final = "trl-conversational"
 MANIFEST_NAME = "manifest.json"
 SPLITS: Final = ("train", "test")
 _RESERVED_MANIFEST_KEYS: Final = frozenset({"format", "columns", "rows", "rows_by_dimension"})
@@ -38,17 +42,23 @@ def write_export(
     *,
     fmt: ExportFormat,
     manifest: Mapping[str, object],
+    system: str | None = None,
 ) -> list[Path]:
     """Write the splits and manifest.json into `out_dir`, which must not exist or be empty; returns the files.
 
     jsonl: train.jsonl and test.jsonl, one object per row with the PreferenceRow fields (tuples as lists).
-    hf: a `datasets.DatasetDict` saved with `save_to_disk`. Everything is built in a hidden sibling directory
-    and renamed into place, so a failure never leaves a half-written export behind.
+    hf: a `datasets.DatasetDict` saved with `save_to_disk`. trl-conversational: train.jsonl and test.jsonl
+    with message lists, ``system`` (the spec's system prompt) first where a conversation has none. A
+    conversation cannot be written in a standard format: that is an input error naming the rows.
+    Everything is built in a hidden sibling directory and renamed into place, so a failure never leaves a
+    half-written export behind.
     """
     if fmt not in get_args(ExportFormat):
         raise TetherInputError(
             f"unknown export format {fmt!r}; expected one of {', '.join(get_args(ExportFormat))}"
         )
+    if fmt != CONVERSATIONAL:
+        _refuse_conversations(train, test, fmt, system)
     _check_out_dir(out_dir)
     # Serialize before touching the disk: a manifest that is not JSON fails with nothing written.
     manifest_text = (
@@ -58,7 +68,9 @@ def write_export(
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
         staging.chmod(0o755)  # mkdtemp makes it 0o700; the export is not a secret
-        if fmt == "jsonl":
+        if fmt == CONVERSATIONAL:
+            _write_jsonl(staging, train, test, conversational=True, system=system)
+        elif fmt == "jsonl":
             _write_jsonl(staging, train, test)
         else:
             _save_hf(staging, train, test)
@@ -107,25 +119,61 @@ def _full_manifest(
     }
 
 
-def _row_record(row: PreferenceRow) -> dict[str, Any]:
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in vars(row).items()}
+def _refuse_conversations(
+    train: Sequence[PreferenceRow], test: Sequence[PreferenceRow], fmt: str, system: str | None
+) -> None:
+    if system:
+        raise TetherInputError(
+            f"the spec sets a system prompt, which the {fmt} format (plain strings) cannot carry; "
+            f"export with --format {CONVERSATIONAL}"
+        )
+    tasks = [row.task_id for row in (*train, *test) if not is_single_turn(row.prompt)]
+    if tasks:
+        shown = ", ".join(map(str, tasks[:10])) + (" ..." if len(tasks) > 10 else "")
+        raise TetherInputError(
+            f"{len(tasks)} exported prompts are conversations (tasks {shown}), which the {fmt} format "
+            f"(plain strings) would flatten; export with --format {CONVERSATIONAL}"
+        )
 
 
-def _write_jsonl(directory: Path, train: Sequence[PreferenceRow], test: Sequence[PreferenceRow]) -> None:
+def _row_record(
+    row: PreferenceRow, *, conversational: bool = False, system: str | None = None
+) -> dict[str, Any]:
+    record = {name: list(value) if isinstance(value, tuple) else value for name, value in vars(row).items()}
+    if conversational:
+        record["prompt"] = as_dicts(with_system(row.prompt, system))
+        record["chosen"] = [{"role": "assistant", "content": row.chosen}]
+        record["rejected"] = [{"role": "assistant", "content": row.rejected}]
+    else:
+        record["prompt"] = last_user_turn(row.prompt)
+    return record
+
+
+def _write_jsonl(
+    directory: Path,
+    train: Sequence[PreferenceRow],
+    test: Sequence[PreferenceRow],
+    *,
+    conversational: bool = False,
+    system: str | None = None,
+) -> None:
     for name, rows in (("train", train), ("test", test)):
         with (directory / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
             for row in rows:
-                handle.write(json.dumps(_row_record(row), ensure_ascii=False) + "\n")
+                record = _row_record(row, conversational=conversational, system=system)
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _features() -> Features:
+def _features(conversational: bool = False) -> Features:
     from datasets import Features, List, Value
 
+    message = {"role": Value("string"), "content": Value("string")}
+    text: Any = List(message) if conversational else Value("string")
     return Features(
         {
-            "prompt": Value("string"),
-            "chosen": Value("string"),
-            "rejected": Value("string"),
+            "prompt": text,
+            "chosen": text,
+            "rejected": text,
             "dimension": Value("string"),
             "stratum": Value("string"),
             "origin": Value("string"),
@@ -141,12 +189,12 @@ def _features() -> Features:
     )
 
 
-def _dataset(records: Sequence[Mapping[str, Any]]) -> Dataset:
+def _dataset(records: Sequence[Mapping[str, Any]], conversational: bool = False) -> Dataset:
     from datasets import Dataset
 
     # Column-wise with explicit features, so an empty split still has its columns and types.
     return Dataset.from_dict(
-        {name: [record[name] for record in records] for name in COLUMNS}, features=_features()
+        {name: [record[name] for record in records] for name in COLUMNS}, features=_features(conversational)
     )
 
 
@@ -173,7 +221,10 @@ def load_export(path: Path) -> DatasetDict:
     if (path / "train.jsonl").is_file() or (path / "test.jsonl").is_file():
         from datasets import DatasetDict
 
-        return DatasetDict({name: _dataset(_read_jsonl(path / f"{name}.jsonl")) for name in SPLITS})
+        conversational = _manifest_format(path) == CONVERSATIONAL
+        return DatasetDict(
+            {name: _dataset(_read_jsonl(path / f"{name}.jsonl"), conversational) for name in SPLITS}
+        )
     if not any(path.iterdir()):
         raise TetherInputError(f"{path}: directory is empty; create an export with `tether data export`")
     raise TetherInputError(
@@ -186,9 +237,24 @@ def load_rows(path: Path, split: Literal["train", "test"]) -> list[PreferenceRow
     return [_record_row(record) for record in load_export(path)[split].to_list()]
 
 
+def _manifest_format(path: Path) -> str | None:
+    file = path / MANIFEST_NAME
+    try:
+        data = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    except json.JSONDecodeError:
+        return None  # the reader of the manifest itself reports it (`tether.reward.data.read_manifest`)
+    return data.get("format") if isinstance(data, dict) else None
+
+
 def _record_row(record: dict[str, Any]) -> PreferenceRow:
     # JSON and Arrow give lists where the row holds tuples (rater ids and names).
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}
+    if isinstance(record["prompt"], list):  # the conversational format: message lists
+        values["prompt"] = conversation(record["prompt"], where=f"task {record['task_id']} prompt")
+        values["chosen"], values["rejected"] = (
+            record["chosen"][0]["content"],
+            record["rejected"][0]["content"],
+        )
     return PreferenceRow(**values)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.artifacts import EXPORT_KIND, REWARD_MODEL_KIND, ResolvedArtifact, is_sandbox, resolve
+from tether.conversation import last_user_turn
 from tether.errors import TetherInputError
 
 if TYPE_CHECKING:
@@ -138,5 +139,5 @@ def pair_context(project: Project, rows: list[PreferenceRow]) -> PairContext:
     from tether.world import world_for
 
     world = world_for(project)
-    prompts = [(row.prompt, metas[row.task_id]) for row in rows]
+    prompts = [(last_user_turn(row.prompt), metas[row.task_id]) for row in rows]
     return PairContext(positions, world.gold_hook(metas), world.edit_guard(prompts))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tether.conversation import last_user_turn
 from tether.errors import TetherInputError
 from tether.labeling.export import PreferenceRow
 from tether.reward import metrics as m
@@ -265,7 +266,7 @@ def failure_table(
             dimension=pairs[i].dimension,
             stratum=pairs[i].stratum,
             task_id=pairs[i].task_id,
-            prompt=pairs[i].prompt,
+            prompt=last_user_turn(pairs[i].prompt),
             chosen=pairs[i].chosen,
             rejected=pairs[i].rejected,
             reward_chosen=float(chosen[i]),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tether.conversation import Prompt, last_user_turn
 from tether.labeling.export import PreferenceRow
 from tether.reward.metrics import bootstrap_interval
 from tether.reward.probe_edits import LexiconEdits
@@ -170,7 +171,7 @@ class ProbeResult:
 
 def probe_responses(
     rows: Sequence[PreferenceRow], *, limit: int | None = None, seed: int = 0
-) -> list[tuple[str, str]]:
+) -> list[tuple[Prompt, str]]:
     """Distinct (prompt, response) pairs of both sides of the rows; a seeded sample of `limit` of them."""
     seen = dict.fromkeys((row.prompt, side) for row in rows for side in (row.chosen, row.rejected))
     items = list(seen)
@@ -212,7 +213,7 @@ def run_probes(
         applied = [i for i, e in enumerate(edited) if e is not None]
         unfair = 0
         if fair is not None:
-            kept = [i for i in applied if fair(prompts[i], items[i][1], edited[i] or "")]
+            kept = [i for i in applied if fair(last_user_turn(prompts[i]), items[i][1], edited[i] or "")]
             unfair, applied = len(applied) - len(kept), kept
         new = model.score([prompts[i] for i in applied], [edited[i] or "" for i in applied], batch_size)
         result = _result(spec, original[applied], new, [(items[i][1], edited[i] or "") for i in applied])

@@ -29,6 +29,8 @@ class VoteFacts:
     rater_name: str
     choice: str
     strength: int
+    messages: list[dict[str, str]] | None = None
+    """The prompt's conversation when it has more than one message (`PromptRow.messages`)."""
 
 
 def live_votes(
@@ -53,6 +55,7 @@ def live_votes(
             RaterRow.name,
             JudgmentRow.choice,
             JudgmentRow.strength,
+            PromptRow.messages,
         )
         .join(TaskRow, TaskRow.id == JudgmentRow.task_id)
         .join(RaterRow, RaterRow.id == JudgmentRow.rater_id)
