@@ -110,16 +110,20 @@ def _wait_until_up(url: str, thread: threading.Thread, *, timeout_s: float) -> N
     raise RuntimeError(f"uvicorn did not answer {url} within {timeout_s:.0f} s")
 
 
-def plant_task(project: Project, *, key: str, prompt: str, responses: tuple[str, str]) -> int:
-    """Add one live comparison (raters_needed=1) with the given texts; returns its task id."""
+def plant_task(
+    project: Project,
+    *,
+    key: str,
+    prompt: str,
+    responses: tuple[str, str],
+    messages: list[dict[str, str]] | None = None,
+) -> int:
+    """Add one live comparison (raters_needed=1) with the given texts; returns its task id.
+    ``messages``: the whole conversation, whose last user turn is ``prompt``."""
     dimension = project.spec.dimension_ids[0]
+    new = NewPrompt(key=key, text=prompt, dimension=dimension, stratum="routine", meta={}, messages=messages)
     with project.store.session() as session:
-        add_prompts(
-            session,
-            project_id=project.project_id,
-            prompts=[NewPrompt(key=key, text=prompt, dimension=dimension, stratum="routine", meta={})],
-            spec_hash=project.spec_hash,
-        )
+        add_prompts(session, project_id=project.project_id, prompts=[new], spec_hash=project.spec_hash)
         prompt_id = prompt_ids_by_key(session, project_id=project.project_id, keys=[key])[key]
         a, b = add_responses(
             session,

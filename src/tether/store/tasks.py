@@ -60,6 +60,8 @@ class TaskView:
     response_b: str
     origin: str
     meta: dict[str, Any]
+    messages: list[dict[str, str]] | None = None
+    """The prompt's conversation when it has more than one message; ``prompt`` is its last user turn."""
 
 
 def assignment_record(row: Any) -> AssignmentRecord:
@@ -245,6 +247,7 @@ def _task_view() -> Select[Any]:
             task.meta,
             prompt.id.label("prompt_id"),
             prompt.text.label("prompt"),
+            prompt.messages.label("messages"),
             prompt.meta.label("prompt_meta"),
             prompt.dimension,
             prompt.stratum,
@@ -275,6 +278,7 @@ def task_view(session: Session, *, task_id: int) -> TaskView:
         response_b=found.response_b,
         origin=found.origin,
         meta=dict(found.meta or {}),
+        messages=list(found.messages) if found.messages else None,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether.conversation import as_dicts, from_stored, with_system
 from tether.labeling.queue import QueueItem
 from tether.labeling.submit import SubmitResult
 from tether.spec.model import Spec
@@ -26,11 +27,17 @@ def rubrics(spec: Spec, dimension: str) -> list[dict[str, Any]]:
 
 
 def item_payload(item: QueueItem, spec: Spec) -> dict[str, Any]:
+    """What a rater is shown. ``prompt`` is the last user turn (its meaning before conversations);
+    ``messages`` the whole conversation the two replies answer, the spec's system prompt first when
+    the conversation has none, so the rater sees what the model saw."""
+    task = item.task
+    conv = with_system(from_stored(task.prompt, task.messages), spec.generation.system_prompt)
     # Hidden anchors are presented exactly like live tasks: the purpose says "task".
     return {
         "assignment_id": item.assignment.id,
         "purpose": "calibration" if item.is_calibration else "task",
         "prompt": item.task.prompt,
+        "messages": as_dicts(conv),
         "left": item.left,
         "right": item.right,
         "dimension": item.task.dimension,
