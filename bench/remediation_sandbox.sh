@@ -58,7 +58,7 @@ for a in gate.attempts:
     for failure in a.failures:
         print(f"  failed: {failure}")
     for e in a.edit_preferences:
-        print(f"  raters chose the {e.probe} edit in {e.edited_chosen} of {e.pairs} counterfactual pairs")
+        print(f"  raters chose the {e.probe} edit in {e.edited_chosen} of {e.pairs} counterfactual pairs ({e.ties} ties)")
     if a.remediation is not None:
         targets = ", ".join(f"{k} {v}" for k, v in a.remediation.by_target.items())
         print(f"  then: targeted batch {a.remediation.batch}, {a.remediation.tasks} tasks ({targets})")

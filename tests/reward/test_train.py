@@ -176,16 +176,19 @@ def test_bucketing_covers_every_pair_once_and_cuts_padding() -> None:
     assert again == bucketed != other
 
 
-def test_load_preference_data_skips_ties_and_reads_both_formats(tmp_path: Path) -> None:
+def test_load_preference_data_trains_ties_skips_held_out_ones_and_reads_both_formats(tmp_path: Path) -> None:
     rows = synthetic_rows(12)
     rows[0] = PreferenceRow(**{**vars(rows[0]), "tie": True, "margin": 0.0})
+    rows[11] = PreferenceRow(**{**vars(rows[11]), "tie": True, "margin": 0.0})
     formats: tuple[ExportFormat, ...] = ("jsonl", "hf")
     for fmt in formats:
         write_export(tmp_path / fmt, rows[:10], rows[10:], fmt=fmt, manifest={"spec_hash": "abc"})
         data = load_preference_data(tmp_path / fmt)
-        assert (len(data.train), len(data.test), data.ties_dropped) == (9, 2, 1)
+        # The training tie trains (toward equal rewards); the held-out one has no right order.
+        assert (len(data.train), len(data.test), data.ties_dropped) == (10, 1, 1)
+        assert data.train[0].tie and not any(p.tie for p in data.train[1:])
         assert data.manifest["spec_hash"] == "abc"
-        assert data.train[0] == PreferencePair(
+        assert data.train[1] == PreferencePair(
             rows[1].prompt, rows[1].chosen, rows[1].rejected, rows[1].dimension, rows[1].margin
         )
 

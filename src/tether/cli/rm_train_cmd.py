@@ -119,4 +119,9 @@ def train(
     )
     if result.skipped_long:
         console.print(f"  left out {result.skipped_long} pairs longer than {cfg.max_length} tokens")
+    from tether.reward.data import read_manifest
+
+    sources = read_manifest(export.path).get("sources") or {}
+    if sources:  # raters and imported sources, with the exported pairs each voted on
+        console.print("  trained on: " + ", ".join(f"{escape(n)} {k} pairs" for n, k in sources.items()))
     console.print(f"  saved to {escape(str(result.out))}")

@@ -12,7 +12,14 @@ from tether.artifacts import ANCHORS_KIND, EXPORT_KIND
 from tether.conversation import from_stored, is_single_turn
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
-from tether.labeling.export import AggregateStats, TaskVotes, Vote, aggregate, split_heldout
+from tether.labeling.export import (
+    COUNTERFACTUAL_ORIGINS,
+    AggregateStats,
+    TaskVotes,
+    Vote,
+    aggregate,
+    split_heldout,
+)
 from tether.labeling.export_files import CONVERSATIONAL, ExportFormat, write_export
 from tether.project import Project
 from tether.store import ArtifactRecord, get_artifact, latest_artifact, register_artifact
@@ -80,7 +87,7 @@ def export_preferences(
         world = latest_artifact(session, project_id=project.project_id, kind=ANCHORS_KIND)
     if not facts:
         raise TetherInputError("no judgments from included raters yet; label (or simulate) before exporting")
-    rows, stats = aggregate(task_votes(facts), keep_ties=keep_ties)
+    rows, stats = aggregate(task_votes(facts), keep_ties=keep_ties, ties_of=COUNTERFACTUAL_ORIGINS)
     if not rows:
         raise TetherInputError("every labelled task was a tie or had no majority; nothing to export")
     train, test = split_heldout(rows, share=heldout, seed=seed)
@@ -102,6 +109,8 @@ def export_preferences(
         "batches": sorted({f.batch_id for f in facts if f.batch_id is not None}),
         # Where the pairs came from (plan, redteam, production, probe:<name>, remediation:<dim>).
         "origins": dict(sorted(Counter(r.origin for r in rows).items())),
+        # Pairs each rater or imported source voted on, so each reward model says what trained it.
+        "sources": dict(sorted(Counter(name for r in rows for name in set(r.rater_names)).items())),
         "aggregate": vars(stats),
     }
     if system is not None:  # only when set, so exports without one keep their content hash

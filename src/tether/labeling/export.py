@@ -119,14 +119,23 @@ COLUMNS: Final = tuple(f.name for f in fields(PreferenceRow))
 
 # --- aggregation ------------------------------------------------------------------------------------------
 
+COUNTERFACTUAL_ORIGINS: Final = ("probe:",)
+"""Origins of counterfactual pairs (a response against the same response with one style edit), whose
+tie majority is kept: on such a pair "neither is better" is the answer the pair asks for (the edit adds
+nothing), and the reward model trains it toward equal rewards. Dropping those ties left only the pairs
+a biased minority decided (issue 16: 54% of the exported confident pairs went to the edit while the
+careful raters called 55% of them ties)."""
+
 
 def aggregate(
-    tasks: Iterable[TaskVotes], *, keep_ties: bool = False
+    tasks: Iterable[TaskVotes], *, keep_ties: bool = False, ties_of: Sequence[str] = ()
 ) -> tuple[list[PreferenceRow], AggregateStats]:
     """Majority vote per task over three options (A, B, tie); a unique plurality wins.
 
     A "tie" plurality, or no unique plurality (e.g. one vote each for A, B and tie), yields no preference:
     such tasks are dropped unless `keep_ties`, which keeps them as tie rows. Tasks without votes are dropped.
+    A "tie" plurality on a task whose origin starts with one of `ties_of` is kept as a tie row whatever
+    `keep_ties` says (see `COUNTERFACTUAL_ORIGINS`).
 
     >>> votes = (Vote(1, "ann", "B", 3), Vote(2, "bob", "B", 1), Vote(3, "cy", "A", 2))
     >>> rows, stats = aggregate([TaskVotes(7, "p", "a", "b", "helpful", "s", "plan", votes)])
@@ -144,7 +153,7 @@ def aggregate(
         winner = _plurality(task.votes)
         if winner in ("A", "B"):
             rows.append(_preference_row(task, winner))
-        elif keep_ties:
+        elif keep_ties or (winner == "tie" and task.origin.startswith(tuple(ties_of))):
             rows.append(_tie_row(task))
             counts["kept_ties"] += 1
         else:

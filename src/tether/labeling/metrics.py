@@ -386,3 +386,15 @@ def rater_report(
     rule = PeerFlagRule() if peer_rule is None else peer_rule
     raters, peers = _rater_stats(t, table.rater_names, table.dimension_names, rule)
     return RaterReport(raters=raters, pool=_pool_stats(t, table, min_shared, peers.medians))
+
+
+def wilson_interval(k: int, n: int) -> tuple[float, float]:
+    """The Wilson score 95% interval of a share k/n (scipy's; it stays inside [0, 1] at small n).
+
+    >>> [round(x, 3) for x in wilson_interval(117, 167)]
+    [0.627, 0.765]
+    """
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)

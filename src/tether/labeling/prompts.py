@@ -70,7 +70,7 @@ def _prompt(data: Any, dimensions: list[str]) -> NewPrompt:
 def _content(data: dict[str, Any]) -> Prompt:
     """The line's prompt: its ``text`` (one user message) or its ``messages``, exactly one of them."""
     if ("text" in data) == ("messages" in data):
-        raise TetherInputError("give exactly one of 'text' (a string) or 'messages' (a conversation)")
+        raise TetherInputError("'text' (a string) or 'messages' (a conversation): give exactly one of them")
     if "messages" in data:
         if not isinstance(data["messages"], list):
             raise TetherInputError("'messages' must be a list of {role, content} objects")

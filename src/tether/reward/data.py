@@ -36,6 +36,8 @@ class PreferencePair:
     rejected: str
     dimension: str
     margin: float = 0.0
+    tie: bool = False
+    """A kept tie: neither is better, and training pulls the two rewards together (`tie_loss`)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class PreferenceData:
     test: list[PreferencePair]
     manifest: dict[str, Any]
     ties_dropped: int
-    """Rows kept as ties (`tether data export --keep-ties`): they carry no preference, so they are skipped."""
+    """Held-out rows kept as ties: accuracy has no right answer for them, so they are skipped there.
+    Training ties (`tether data export --keep-ties`, and the loop's counterfactual pairs) train."""
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -79,7 +82,8 @@ def _pair(row: dict[str, Any], where: str) -> PreferencePair:
     raw = row["prompt"]
     prompt: Prompt = raw if isinstance(raw, str) else conversation(raw, where=f"{where}.prompt")
     chosen, rejected = _reply(row["chosen"], f"{where}.chosen"), _reply(row["rejected"], f"{where}.rejected")
-    return PreferencePair(prompt, chosen, rejected, row["dimension"], float(row["margin"] or 0.0))
+    margin = 0.0 if row["tie"] else float(row["margin"] or 0.0)
+    return PreferencePair(prompt, chosen, rejected, row["dimension"], margin, bool(row["tie"]))
 
 
 def load_preference_data(path: Path) -> PreferenceData:
@@ -89,11 +93,17 @@ def load_preference_data(path: Path) -> PreferenceData:
     ties = 0
     for name in ("train", "test"):
         rows = splits[name].to_list()
-        ties += sum(bool(row["tie"]) for row in rows)
-        pairs[name] = [_pair(r, f"{path} ({name} row {i + 1})") for i, r in enumerate(rows) if not r["tie"]]
-    if not pairs["train"]:
+        ties += sum(bool(row["tie"]) for row in rows) if name == "test" else 0
+        # A training tie says "neither is better", which the loss can use; a held-out tie has no
+        # right order for an accuracy to check.
+        pairs[name] = [
+            _pair(r, f"{path} ({name} row {i + 1})")
+            for i, r in enumerate(rows)
+            if name == "train" or not r["tie"]
+        ]
+    if not any(not p.tie for p in pairs["train"]):
         raise TetherInputError(
-            f"{path}: the export has no training pairs ({ties} ties skipped); "
+            f"{path}: the export has no training pairs that are not ties; "
             "label more comparisons and run `tether data export` again"
         )
     return PreferenceData(path, pairs["train"], pairs["test"], read_manifest(path), ties)
@@ -109,6 +119,7 @@ class EncodedPair:
     chosen_ids: list[int]
     rejected_ids: list[int]
     margin: float
+    tie: bool = False
 
     @property
     def length(self) -> int:
@@ -133,7 +144,7 @@ def encode_pairs(
         chosen, rejected = ids[2 * i], ids[2 * i + 1]
         if max(len(chosen), len(rejected)) > max_length:
             chosen, rejected = layout.fitted(pair.prompt, [pair.chosen, pair.rejected], max_length)[1]
-        encoded.append(EncodedPair(chosen, rejected, pair.margin))
+        encoded.append(EncodedPair(chosen, rejected, pair.margin, pair.tie))
     kept = [pair for pair in encoded if pair.length <= max_length]
     return kept, len(encoded) - len(kept)
 
@@ -153,7 +164,10 @@ class PairCollator:
             input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
             attention_mask[row, : len(seq)] = 1
         margin = torch.tensor([p.margin for p in pairs], dtype=torch.float)  # (B,)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "margin": margin}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "margin": margin}
+        if any(p.tie for p in pairs):  # only then: a batch without ties trains exactly as before
+            batch["tie"] = torch.tensor([p.tie for p in pairs], dtype=torch.bool)  # (B,)
+        return batch
 
 
 # --- length bucketing -------------------------------------------------------------------------------------

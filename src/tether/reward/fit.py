@@ -10,6 +10,7 @@ from the device every `log_every` steps in one transfer and are written one row 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader
 from tether.distributed import BatchSplit
 from tether.reward.config import RewardTrainConfig, batch_split, lr_factor, schedule
 from tether.reward.data import EncodedPair, LengthBucketSampler, PairCollator
-from tether.reward.loss import bradley_terry_loss, pair_accuracy
+from tether.reward.loss import bradley_terry_loss, decided_accuracy
 from tether.reward.model import rewards, trainable_parameters
 
 StepCallback = Callable[[int, int, dict[str, float]], None]
@@ -104,8 +105,13 @@ def fit(
     seconds = time.perf_counter() - start
     model.eval()
     last = [r for r in rows if r["epoch"] == cfg.epochs - 1]
-    final = {key: sum(r[key] for r in last) / len(last) for key in ("train/loss", "train/accuracy")}
+    final = {key: _finite_mean([r[key] for r in last]) for key in ("train/loss", "train/accuracy")}
     return FitOutcome(model, step, final, seconds, seen / seconds if seconds else 0.0)
+
+
+def _finite_mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else float("nan")
 
 
 def prepare(
@@ -161,14 +167,14 @@ def train_step(
             r_chosen, r_rejected = rewards(model, batch).chunk(2)  # (2b,) -> (b,), (b,); b per device
             # 2. loss
             margin = batch["margin"] if cfg.margin else None
-            loss = bradley_terry_loss(r_chosen, r_rejected, margin, cfg.center_coef)
+            tie = batch.get("tie")  # (b,) bool: kept ties train toward equal rewards
+            loss = bradley_terry_loss(r_chosen, r_rejected, margin, cfg.center_coef, tie)
             # 3. backward (gradients add up until the step)
             accelerator.backward(loss)
         with torch.no_grad():
             gap, both = r_chosen - r_rejected, torch.cat([r_chosen, r_rejected])
-            measured.append(
-                torch.stack([loss.detach(), pair_accuracy(r_chosen, r_rejected), gap.mean(), both.mean()])
-            )
+            accuracy = decided_accuracy(r_chosen, r_rejected, tie)
+            measured.append(torch.stack([loss.detach(), accuracy, gap.mean(), both.mean()]))
     # 4. step, on the whole global batch's gradient
     if not accelerator.sync_gradients:  # an invariant: optimizer_steps groups as accelerate counts
         raise RuntimeError("micro-batches out of step with accelerate's gradient accumulation count")
@@ -183,7 +189,8 @@ def train_step(
         norm = torch.as_tensor(
             float("nan") if grad_norm is None else grad_norm, dtype=loss.dtype, device=loss.device
         ).reshape(1)
-        return torch.cat([torch.stack(measured).mean(dim=0), norm])
+        # nanmean: a micro-batch of ties alone has no accuracy (`decided_accuracy`)
+        return torch.cat([torch.stack(measured).nanmean(dim=0), norm])
 
 
 def read_back(

@@ -131,6 +131,8 @@ def train_reward_model(
             "content_sha256": content_sha256(data),
             "artifact_id": export_id,
             "spec_hash": preferences.manifest.get("spec_hash"),
+            "sources": preferences.manifest.get("sources", {}),
+            "origins": preferences.manifest.get("origins", {}),
         },
         "base": {"path": str(base.resolve()), "artifact_id": base_id},
         "warnings": warnings,

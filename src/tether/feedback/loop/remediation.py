@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tether.labeling.metrics import wilson_interval
 from tether.labeling.plan import HARD_STRATA
 from tether.store import list_prompts
 from tether.store.tasks import NewTask, add_responses, add_tasks, create_batch, used_prompt_ids
@@ -143,11 +144,13 @@ class EditPreference:
 
     probe: str
     pairs: int
-    """Counterfactual pairs in the export (ties and unresolved tasks are not exported)."""
+    """Counterfactual pairs in the export: decided ones and ties (unresolved tasks are not exported)."""
     edited_chosen: int
     low: float | None = None
     """Lower end of the Wilson 95% interval of the share; None when there are no pairs."""
     high: float | None = None
+    ties: int = 0
+    """Pairs whose majority called the edit no better: ties, which count as not choosing it."""
 
     @property
     def share(self) -> float | None:
@@ -161,26 +164,15 @@ class EditPreference:
     def describe(self) -> str:
         if not self.pairs:
             return f"no labeled {self.probe} counterfactual pairs yet"
+        ties = f"; {self.ties} were ties (the edit no better)" if self.ties else ""
         return (
             f"raters chose the {self.probe}-edited response in {self.edited_chosen} of {self.pairs} "
-            f"counterfactual pairs ({self.share:.0%}, 95% CI {self.low:.0%}-{self.high:.0%})"
+            f"counterfactual pairs ({self.share:.0%}, 95% CI {self.low:.0%}-{self.high:.0%}){ties}"
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"probe": self.probe, "pairs": self.pairs, "edited_chosen": self.edited_chosen,
-                "share": self.share, "low": self.low, "high": self.high}  # fmt: skip
-
-
-def wilson_interval(k: int, n: int) -> tuple[float, float]:
-    """The Wilson score 95% interval of a share k/n (scipy's; it stays inside [0, 1] at small n).
-
-    >>> [round(x, 3) for x in wilson_interval(117, 167)]
-    [0.627, 0.765]
-    """
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
+                "share": self.share, "low": self.low, "high": self.high, "ties": self.ties}  # fmt: skip
 
 
 def edit_preference(project: Project, rows: Sequence[PreferenceRow], *, probe: str) -> EditPreference:
@@ -194,10 +186,11 @@ def edit_preference(project: Project, rows: Sequence[PreferenceRow], *, probe: s
         for row in mine:
             view = task_view(session, task_id=row.task_id)
             edited = view.response_a if view.meta.get("edited_side") == "a" else view.response_b
-            chosen_edited += row.chosen == edited
+            chosen_edited += not row.tie and row.chosen == edited
     if not mine:
         return EditPreference(probe, 0, 0)
-    return EditPreference(probe, len(mine), chosen_edited, *wilson_interval(chosen_edited, len(mine)))
+    ties = sum(row.tie for row in mine)
+    return EditPreference(probe, len(mine), chosen_edited, *wilson_interval(chosen_edited, len(mine)), ties)
 
 
 def fresh_prompts(project: Project, *, seed: int) -> list[PromptRecord]:

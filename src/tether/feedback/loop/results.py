@@ -283,6 +283,8 @@ class EditPreferenceFigures:
     edited_chosen: int = 0
     low: float | None = None
     high: float | None = None
+    ties: int = 0
+    """Pairs whose majority called the edit no better (0 in records from before ties were kept)."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EditPreferenceFigures:
@@ -292,6 +294,7 @@ class EditPreferenceFigures:
             count(d.get("edited_chosen")),
             num(d.get("low")),
             num(d.get("high")),
+            count(d.get("ties")),
         )
 
 
