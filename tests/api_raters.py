@@ -58,6 +58,9 @@ def label_all(project: Project, tokens: dict[str, str]) -> dict[str, Counter[str
             if fetched.status_code != 200:
                 raise AssertionError(f"{name}: GET /assignments/next {fetched.status_code}: {fetched.text}")
             item = fetched.json()
+            # A client reads the conversation; its last message is the prompt's last user turn.
+            if item["messages"][-1] != {"role": "user", "content": item["prompt"]}:
+                raise AssertionError(f"{name}: messages do not end with the prompt: {item['messages']}")
             body = {
                 "assignment_id": item["assignment_id"],
                 "choice": choose(item, experts),

@@ -79,3 +79,39 @@ def test_the_fallback_layout_keeps_single_turns_and_labels_longer_conversations(
     assert fallback_layout(conversation(THREE_TURNS)) == (
         "System: Be brief.\n\nUser: Hi\n\nAssistant: Hello!\n\nUser: What is 2+2?\n\nAssistant: "
     )
+
+
+def test_anchors_and_eval_cases_take_messages_and_fill_in_their_prompt() -> None:
+    from pydantic import ValidationError
+
+    from tether.evals.suite import Case
+    from tether.spec.anchors import Anchor
+
+    base = {"id": "a1", "response_a": "x", "response_b": "y", "label": "A", "dimension": "safety"}
+    anchor = Anchor.model_validate({**base, "messages": THREE_TURNS, "explanation": "x is right"})
+    assert anchor.prompt == "What is 2+2?" and anchor.messages == THREE_TURNS
+    # Without messages an anchor serializes exactly as before conversations (its key stays).
+    plain = Anchor.model_validate({**base, "prompt": "q", "explanation": "e"})
+    assert "messages" not in plain.model_dump_json(exclude_none=True)
+    with pytest.raises(ValidationError, match="last user turn"):
+        Anchor.model_validate({**base, "prompt": "other", "messages": THREE_TURNS, "explanation": "e"})
+    case = Case.model_validate({"id": "c1", "messages": THREE_TURNS})
+    assert case.prompt == "What is 2+2?" and case.conversation == conversation(THREE_TURNS)
+    assert Case.model_validate({"id": "c2", "prompt": "q"}).conversation == "q"
+    with pytest.raises(ValidationError, match="expected 'assistant'"):
+        Case.model_validate({"id": "c3", "messages": [THREE_TURNS[1], THREE_TURNS[1]]})
+
+
+def test_a_flagged_production_item_can_be_a_conversation() -> None:
+    from tether.feedback.ingest import FlaggedItem, check_item, to_new_feedback
+    from tether.spec.model import FeedbackPolicy
+
+    data = {"messages": THREE_TURNS, "response": "5", "model_version": "v1", "reason": "accuracy: wrong"}
+    item = check_item({**data, "idempotency_key": "k"})
+    assert isinstance(item, FlaggedItem) and item.prompt == "What is 2+2?"
+    stored = to_new_feedback(item, FeedbackPolicy())
+    assert stored.messages == THREE_TURNS and stored.prompt == "What is 2+2?"
+    single = check_item({**data, "messages": [THREE_TURNS[-1]], "idempotency_key": "k"})
+    assert isinstance(single, FlaggedItem) and to_new_feedback(single, FeedbackPolicy()).messages is None
+    bad = check_item({**data, "prompt": "other", "idempotency_key": "k"})
+    assert isinstance(bad, list) and "last user turn" in str(bad[0])

@@ -142,3 +142,29 @@ def fallback_layout(prompt: Prompt) -> str:
     assert not isinstance(prompt, str)
     turns = "".join(f"{FALLBACK_LABELS[m.role]}: {m.content}\n\n" for m in prompt)
     return f"{turns}{FALLBACK_LABELS['assistant']}: "
+
+
+# --- records that hold a prompt and, for a conversation, its messages -------------------------------------
+
+
+def fill_prompt(data: Any) -> Any:
+    """A `model_validator(mode="before")` body: a record given ``messages`` but no ``prompt`` gets
+    the last message's content as its prompt (checked afterwards by `check_messages`)."""
+    if isinstance(data, dict) and "prompt" not in data and isinstance(data.get("messages"), list):
+        last = data["messages"][-1] if data["messages"] else None
+        if isinstance(last, dict) and isinstance(last.get("content"), str):
+            return {**data, "prompt": last["content"]}
+    return data
+
+
+def check_messages(messages: Sequence[Any] | None, prompt: str) -> None:
+    """Raise ValueError (pydantic's way) unless ``messages`` is None or a conversation whose last
+    user turn is ``prompt``."""
+    if messages is None:
+        return
+    try:
+        checked = conversation(list(messages), where="messages")
+    except TetherInputError as exc:
+        raise ValueError(str(exc)) from None
+    if last_user_turn(checked) != prompt:
+        raise ValueError("prompt must be the last user turn of messages (or be left out)")

@@ -54,3 +54,33 @@ def test_a_single_turn_is_one_user_message_and_the_spec_system_prompt_comes_firs
         {"role": "system", "content": "Be kind."},
         {"role": "user", "content": "Name a colour."},
     ]
+
+
+def test_a_finding_can_be_a_conversation(tmp_path: Path) -> None:
+    from tether.labeling import raters as rater_ops
+    from tether.store.findings import list_findings
+
+    web = _web(tmp_path)
+    _, token = rater_ops.add_person(web.project, name="rita", roles=["redteam"])
+    body = {
+        "messages": MESSAGES,
+        "response": "Fast, fast, fast!",
+        "note": "repeats itself instead of answering",
+    }
+    headers = {**bearer(token), "Idempotency-Key": "k1"}
+    created = web.client().post("/api/v1/redteam/findings", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    again = web.client().post(
+        "/api/v1/redteam/findings", json=body, headers={**headers, "Idempotency-Key": "k2"}
+    )
+    assert again.status_code == 200 and again.json()["replayed"] is True  # keyed by the conversation
+    with web.project.store.session() as session:
+        (finding,) = list_findings(session, project_id=web.project.project_id)
+    assert finding.prompt == "A synonym for <quick>." and finding.messages == MESSAGES
+    mine = web.client().get("/api/v1/redteam/findings", headers=bearer(token)).json()
+    assert mine[0]["messages"] == MESSAGES
+    wrong = {**body, "prompt": "not the last turn"}
+    refused = web.client().post(
+        "/api/v1/redteam/findings", json=wrong, headers={**headers, "Idempotency-Key": "k3"}
+    )
+    assert refused.status_code == 422

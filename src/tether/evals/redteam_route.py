@@ -84,7 +84,9 @@ def place_prompt(
     finding: FindingRecord, known: dict[str, PromptRecord], dimensions: Sequence[str]
 ) -> PromptRecord | NewPrompt | str:
     """The stored prompt a finding's task goes on, a new pool prompt for it, or why there is none."""
-    stored = known.get(finding.prompt)
+    # A conversation is matched by none of the stored prompts' texts (those are single turns or
+    # other conversations' last turns): it gets a prompt of its own.
+    stored = None if finding.messages else known.get(finding.prompt)
     if stored is not None:
         if stored.split == "eval":
             return "its prompt is in the held-out eval split; labels on it would leak into training"
@@ -94,8 +96,9 @@ def place_prompt(
     if finding.dimension not in dimensions:
         return f"its dimension '{finding.dimension}' is not in the spec ({', '.join(dimensions)})"
     return NewPrompt(
-        key=new_prompt_key(finding.prompt),
+        key=new_prompt_key(finding.prompt if not finding.messages else finding.content_hash),
         text=finding.prompt,
+        messages=finding.messages,
         dimension=finding.dimension,
         stratum=NEW_PROMPT_STRATUM,
         split="pool",

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tether.conversation import Prompt, conversation, last_user_turn
+from tether.conversation import Prompt, check_messages, conversation, fill_prompt
 from tether.errors import TetherInputError
 from tether.hashing import sha256_text
 
@@ -70,26 +70,13 @@ class Case(_Strict):
     meta: dict[str, Any] = {}
     """Anything a grader needs that is not text, e.g. the sandbox prompt's hidden truth."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _prompt_from_messages(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "prompt" not in data and isinstance(data.get("messages"), list):
-            last = data["messages"][-1] if data["messages"] else None
-            if isinstance(last, dict) and isinstance(last.get("content"), str):
-                return {**data, "prompt": last["content"]}
-        return data
+    _prompt_from_messages = model_validator(mode="before")(fill_prompt)
 
     @model_validator(mode="after")
     def _consistent(self) -> Case:
         if self.must_refuse and self.must_not_refuse:
             raise ValueError("must_refuse and must_not_refuse are both set")
-        if self.messages is not None:
-            try:
-                checked = conversation(self.messages, where="messages")
-            except TetherInputError as exc:
-                raise ValueError(str(exc)) from None
-            if last_user_turn(checked) != self.prompt:
-                raise ValueError("prompt must be the last user turn of messages (or be left out)")
+        check_messages(self.messages, self.prompt)
         return self
 
     @property

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tether.conversation import check_messages, fill_prompt
 from tether.errors import TetherInputError
 from tether.project import Project
 from tether.spec.model import FeedbackPolicy
@@ -41,7 +42,10 @@ class FlaggedItem(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: str = Field(min_length=1, max_length=MAX_TEXT)
-    """The prompt the model answered."""
+    """The prompt the model answered: the last user turn of ``messages`` when given (filled in from
+    them when left out)."""
+    messages: list[dict[str, str]] | None = Field(default=None, max_length=200)
+    """The conversation the model answered (`tether.conversation`), for a multi-turn item."""
     response: str = Field(min_length=1, max_length=MAX_TEXT)
     """The model's flagged response."""
     model_version: str = Field(min_length=1, max_length=200)
@@ -55,6 +59,13 @@ class FlaggedItem(BaseModel):
     """Optional data about the user; stored only when the spec's feedback.store_user_metadata is true."""
     meta: dict[str, Any] | None = None
     """Optional context about the prompt, e.g. the sandbox's ground truth."""
+
+    _prompt_from_messages = model_validator(mode="before")(fill_prompt)
+
+    @model_validator(mode="after")
+    def _messages_end_with_prompt(self) -> FlaggedItem:
+        check_messages(self.messages, self.prompt)
+        return self
 
     @field_validator("prompt", "response", "model_version", "reason")
     @classmethod
@@ -126,6 +137,7 @@ def to_new_feedback(item: FlaggedItem, policy: FeedbackPolicy) -> NewFeedback:
     return NewFeedback(
         idempotency_key=item.idempotency_key,
         prompt=item.prompt,
+        messages=item.messages if item.messages and len(item.messages) > 1 else None,
         response=item.response,
         model_version=item.model_version,
         reason=item.reason,

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from statistics import fmean
 
 from tether.artifacts import POLICY_KINDS
+from tether.conversation import Prompt
 from tether.errors import TetherInputError
 from tether.project import Project
 from tether.spec.model import Spec
@@ -108,6 +109,7 @@ def _grading_task(item: FeedbackRecord, spec: Spec) -> NewGradingTask:
         prompt=item.prompt,
         response=item.response,
         meta=meta,
+        messages=item.messages,
     )
 
 
@@ -138,7 +140,7 @@ class FreshSampler:
     """Writes one fresh response per prompt; `label` is recorded as the responses' source."""
 
     label: str
-    respond: Callable[[list[str]], list[str]]
+    respond: Callable[[list[Prompt]], list[str]]
 
 
 def policy_sampler(project: Project, *, seed: int = 0) -> FreshSampler:
@@ -190,6 +192,7 @@ def _production_prompt(graded: _Graded) -> NewPrompt:
     return NewPrompt(
         key=f"production-{graded.item.id}",
         text=graded.item.prompt,
+        messages=graded.item.messages,
         dimension=graded.task.dimension,
         stratum=stratum if stratum in STRATA else "routine",
         split="pool",
@@ -208,7 +211,7 @@ def route_reviewed(project: Project, *, sampler: FreshSampler | None = None, see
     fresh: list[str] = []
     if low:
         sampler = sampler or policy_sampler(project, seed=seed)
-        fresh = sampler.respond([g.item.prompt for g in low])
+        fresh = sampler.respond([g.item.conversation for g in low])
     pairs = [
         (g, text) for g, text in zip(low, fresh, strict=True) if text.strip() and text != g.item.response
     ]

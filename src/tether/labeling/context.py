@@ -43,7 +43,8 @@ class LabelingContext:
 
 def anchor_key(anchor: Anchor) -> str:
     """Anchors are keyed by id and content, so an edited anchor becomes a new task."""
-    digest = hashlib.sha256(anchor.model_dump_json().encode()).hexdigest()[:10]
+    # exclude_none: anchors without messages keep the keys they had before conversations
+    digest = hashlib.sha256(anchor.model_dump_json(exclude_none=True).encode()).hexdigest()[:10]
     return f"anchor:{anchor.id}:{digest}"
 
 
@@ -62,6 +63,7 @@ def sync_anchors(
                     NewPrompt(
                         key=anchor_key(a),
                         text=a.prompt,
+                        messages=None if not a.messages or len(a.messages) == 1 else a.messages,
                         dimension=a.dimension,
                         stratum=a.stratum,
                         split="anchor",

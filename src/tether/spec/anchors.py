@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tether.conversation import check_messages, fill_prompt
 from tether.errors import TetherInputError
 from tether.spec.loader import format_loc
 from tether.spec.model import Spec
@@ -27,7 +28,10 @@ class Anchor(BaseModel):
     id: str = Field(min_length=1)
     """Stable identifier of the anchor."""
     prompt: str = Field(min_length=1)
-    """The prompt both responses answer."""
+    """The prompt both responses answer: the last user turn when the anchor is a conversation
+    (filled in from ``messages`` when left out)."""
+    messages: list[dict[str, str]] | None = None
+    """The conversation both responses answer (`tether.conversation`); None for a single prompt."""
     response_a: str = Field(min_length=1)
     """The response shown as A by default."""
     response_b: str = Field(min_length=1)
@@ -42,6 +46,13 @@ class Anchor(BaseModel):
     """Whether experts consider the verdict beyond reasonable disagreement."""
     explanation: str = Field(min_length=1)
     """Why the verdict is right, shown to the rater after answering."""
+
+    _prompt_from_messages = model_validator(mode="before")(fill_prompt)
+
+    @model_validator(mode="after")
+    def _messages_end_with_prompt(self) -> Anchor:
+        check_messages(self.messages, self.prompt)
+        return self
 
 
 def load_anchors(path: Path, *, spec: Spec | None = None) -> list[Anchor]:
@@ -92,5 +103,6 @@ def anchor_problems(anchors: list[Anchor], spec: Spec) -> list[str]:
 def write_anchors(path: Path, anchors: list[Anchor]) -> None:
     """Write anchors atomically (a crash never leaves a half-written file)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(a.model_dump_json() + "\n" for a in anchors), encoding="utf-8")
+    # exclude_none: an anchor without messages is written (and keyed) exactly as before they existed
+    tmp.write_text("".join(a.model_dump_json(exclude_none=True) + "\n" for a in anchors), encoding="utf-8")
     tmp.replace(path)

@@ -11,6 +11,7 @@ context about the prompt, such as the sandbox's ground truth. Records expose the
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy import Insert, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tether.conversation import Prompt, from_stored
 from tether.errors import TetherInputError
 from tether.store.models import FeedbackRow, PromptRow, TaskRow, as_utc, utcnow
 
@@ -47,10 +49,12 @@ class NewFeedback:
     """The sender's user metadata; None unless the spec allows storing it."""
     prompt_meta: dict[str, Any] | None = None
     """Context about the prompt (the sandbox's ground truth), if the sender gave any."""
+    messages: list[dict[str, str]] | None = None
+    """The conversation the response answers, when it has more than one message."""
 
-    def content(self) -> tuple[str, str, str, str]:
+    def content(self) -> tuple[str, str, str, str, str]:
         """What makes two items with one key the same item."""
-        return (self.prompt, self.response, self.model_version, self.reason)
+        return (self.prompt, self.response, self.model_version, self.reason, _canonical(self.messages))
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,19 @@ class FeedbackRecord:
     grading_task_id: int | None
     spec_hash: str
     received_at: datetime
+    messages: list[dict[str, str]] | None = None
 
-    def content(self) -> tuple[str, str, str, str]:
-        return (self.prompt, self.response, self.model_version, self.reason)
+    def content(self) -> tuple[str, str, str, str, str]:
+        return (self.prompt, self.response, self.model_version, self.reason, _canonical(self.messages))
+
+    @property
+    def conversation(self) -> Prompt:
+        """What the model answered: the conversation, else the prompt."""
+        return from_stored(self.prompt, self.messages)
+
+
+def _canonical(messages: list[dict[str, str]] | None) -> str:
+    return json.dumps(messages, ensure_ascii=False, sort_keys=True) if messages else ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,7 @@ def _record(row: Any) -> FeedbackRecord:
         grading_task_id=row.grading_task_id,
         spec_hash=row.spec_hash,
         received_at=as_utc(row.received_at),
+        messages=list(row.messages) if row.messages else None,
     )
 
 
@@ -156,6 +171,7 @@ def add_feedback(
             "project_id": project_id,
             "idempotency_key": item.idempotency_key,
             "prompt": item.prompt,
+            "messages": item.messages,
             "response": item.response,
             "model_version": item.model_version,
             "reason": item.reason,

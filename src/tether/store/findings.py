@@ -8,6 +8,7 @@ re-run search never stores the same output twice.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tether.conversation import conversation, last_user_turn
 from tether.errors import TetherInputError
 from tether.store.models import FindingRow, as_utc, utcnow
 
@@ -63,6 +65,9 @@ class NewFinding:
     """Free-form context (search run, checkpoint, ...)."""
     gap: float | None = None
     """How much more the RM likes it than graders do ("RM loves it, graders don't"); set by the caller."""
+    messages: list[dict[str, str]] | None = None
+    """The conversation the response answers, when it has more than one message; ``prompt`` is its
+    last user turn."""
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,14 @@ class FindingRecord:
     meta: dict[str, Any]
     spec_hash: str
     created_at: datetime
+    messages: list[dict[str, str]] | None = None
 
 
-def finding_hash(prompt: str, response: str) -> str:
-    """The content key of a finding: the same prompt and response are the same finding."""
-    return hashlib.sha256(f"{prompt}\x1f{response}".encode()).hexdigest()
+def finding_hash(prompt: str, response: str, messages: Sequence[dict[str, str]] | None = None) -> str:
+    """The content key of a finding: the same prompt (or conversation) and response are the same
+    finding. A finding without messages keeps the key it had before conversations."""
+    head = prompt if not messages else json.dumps(list(messages), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(f"{head}\x1f{response}".encode()).hexdigest()
 
 
 def _record(row: FindingRow) -> FindingRecord:
@@ -112,6 +120,7 @@ def _record(row: FindingRow) -> FindingRecord:
         meta=dict(row.meta or {}),
         spec_hash=row.spec_hash,
         created_at=as_utc(row.created_at),
+        messages=list(row.messages) if row.messages else None,
     )
 
 
@@ -123,6 +132,10 @@ def _check(finding: NewFinding, index: int) -> None:
         )
     if not finding.prompt.strip() or not finding.response.strip():
         raise TetherInputError(f"{where}: prompt and response must not be empty")
+    if finding.messages is not None:
+        checked = conversation(finding.messages, where=f"{where}.messages")
+        if last_user_turn(checked) != finding.prompt:
+            raise TetherInputError(f"{where}.prompt: must be the last user turn of its messages")
     if finding.dimension is not None and not 1 <= len(finding.dimension) <= 50:
         raise TetherInputError(f"{where}.dimension must be 1-50 characters")
 
@@ -148,7 +161,7 @@ def add_findings(
         _check(finding, index)
     if not findings:
         return []
-    hashes = [finding_hash(f.prompt, f.response) for f in findings]
+    hashes = [finding_hash(f.prompt, f.response, f.messages) for f in findings]
     ids = _ids_by_hash(session, project_id, hashes)
     fresh = {h: f for h, f in zip(hashes, findings, strict=True) if h not in ids}
     if fresh:
@@ -160,6 +173,7 @@ def add_findings(
                 source=f.source,
                 dimension=f.dimension,
                 prompt=f.prompt,
+                messages=f.messages,
                 response=f.response,
                 baseline_response=f.baseline_response,
                 rm_score=f.rm_score,
@@ -184,11 +198,17 @@ def add_findings(
     return [ids[h] for h in hashes]
 
 
-def finding_id(session: Session, *, project_id: int, prompt: str, response: str) -> int | None:
+def finding_id(
+    session: Session,
+    *,
+    project_id: int,
+    prompt: str,
+    response: str,
+    messages: Sequence[dict[str, str]] | None = None,
+) -> int | None:
     """The id of the finding with this content, if it is stored."""
-    return _ids_by_hash(session, project_id, [finding_hash(prompt, response)]).get(
-        finding_hash(prompt, response)
-    )
+    key = finding_hash(prompt, response, messages)
+    return _ids_by_hash(session, project_id, [key]).get(key)
 
 
 def list_findings(

@@ -60,6 +60,8 @@ class NewGradingTask:
     """Grades needed before the task is done."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Free-form context; `meta["prompt_meta"]` carries sandbox truth (see sandbox.simulate_grading)."""
+    messages: list[dict[str, str]] | None = None
+    """The conversation the response answers, when it has more than one message."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class GradingTaskRecord:
     status: str
     meta: dict[str, Any]
     created_at: datetime
+    messages: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ def _task(row: GradingTaskRow) -> GradingTaskRecord:
         status=row.status,
         meta=dict(row.meta or {}),
         created_at=as_utc(row.created_at),
+        messages=list(row.messages) if row.messages else None,
     )
 
 
@@ -161,6 +165,7 @@ def add_grading_tasks(
                 origin=t.origin,
                 dimension=t.dimension,
                 prompt=t.prompt,
+                messages=t.messages,
                 response=t.response,
                 raters_needed=t.raters_needed,
                 status=OPEN,

@@ -183,6 +183,7 @@ def task_payload(task: GradingTaskRecord, spec: Spec, min_chars: int) -> dict[st
         "origin": task.origin,
         "dimension": task.dimension,
         "prompt": task.prompt,
+        "messages": task.messages or [{"role": "user", "content": task.prompt}],
         "response": task.response,
         "rubric": rubric,
         "max_score": max(level["score"] for level in rubric["levels"]),

@@ -18,8 +18,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tether.conversation import check_messages, fill_prompt
 from tether.errors import TetherInputError
 from tether.labeling.submit import MAX_RATIONALE
 from tether.project import Project
@@ -44,13 +45,23 @@ class FindingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field(min_length=1, max_length=MAX_TEXT)
-    """The prompt that elicited the response."""
+    """The prompt that elicited the response: the last user turn of ``messages`` when given (filled in
+    from them when left out)."""
+    messages: list[dict[str, str]] | None = Field(default=None, max_length=200)
+    """The conversation the response answers (`tether.conversation`), for a multi-turn finding."""
     response: str = Field(min_length=1, max_length=MAX_TEXT)
     """The response found bad, verbatim."""
     dimension: str | None = Field(default=None, max_length=50)
     """The spec dimension it fails, if one applies."""
     note: str = Field(max_length=MAX_RATIONALE)
     """Why it is bad, at least the spec's `labeling.min_rationale_chars` characters."""
+
+    _prompt_from_messages = model_validator(mode="before")(fill_prompt)
+
+    @model_validator(mode="after")
+    def _messages_end_with_prompt(self) -> FindingIn:
+        check_messages(self.messages, self.prompt)
+        return self
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ def submit_finding(
     dimension: str | None,
     note: str,
     idempotency_key: str,
+    messages: list[dict[str, str]] | None = None,
 ) -> Submitted:
     """Validate a red-teamer's finding and store it once; raises TetherInputError on bad input."""
     refuse_nul(prompt=prompt, response=response, note=note, idempotency_key=idempotency_key)
@@ -82,12 +94,14 @@ def submit_finding(
     if len(note.strip()) < min_chars:
         raise TetherInputError(f"the note needs at least {min_chars} characters (got {len(note.strip())})")
     pid = project.project_id
-    existing = finding_id(session, project_id=pid, prompt=prompt, response=response)
+    messages = messages if messages and len(messages) > 1 else None  # a lone user turn is the prompt
+    existing = finding_id(session, project_id=pid, prompt=prompt, response=response, messages=messages)
     if existing is not None:
         return Submitted(existing, replayed=True)
     finding = NewFinding(
         source="web",
         prompt=prompt,
+        messages=messages,
         response=response,
         dimension=dimension,
         note=note,
@@ -103,6 +117,7 @@ def finding_payload(f: FindingRecord) -> dict[str, Any]:
     return {
         "finding_id": f.id,
         "prompt": f.prompt,
+        "messages": f.messages or [{"role": "user", "content": f.prompt}],
         "response": f.response,
         "dimension": f.dimension,
         "note": f.note,
@@ -138,6 +153,7 @@ def api_submit(
             dimension=body.dimension,
             note=body.note,
             idempotency_key=idempotency_key,
+            messages=body.messages,
         )
     except TetherInputError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
