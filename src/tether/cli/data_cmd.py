@@ -87,3 +87,73 @@ def import_prompts(
 
     added, present = run_import(open_project(project), file)
     console.print(f"imported {added} prompts ({present} already present) from {escape(str(file))}")
+
+
+@app.command("import-preferences")
+def import_preferences(
+    file: Annotated[
+        Path, typer.Argument(help="JSONL, JSON, Parquet, or a directory saved with datasets' save_to_disk.")
+    ],
+    source: Annotated[
+        str, typer.Option("--source", help="Name of this source (it is screened like a rater).")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="hh-rlhf, trl, ultrafeedback or auto.")] = "auto",
+    dimension: Annotated[
+        str | None, typer.Option(help="The spec dimension the labels judge (default: the spec's first).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="pool, or eval: where new prompts go.")] = "pool",
+    keep_ties: Annotated[bool, typer.Option("--keep-ties", help="Keep equal-score rows as ties.")] = False,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid", help="Import the valid rows; write the rejected ones beside the file."
+        ),
+    ] = False,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Let this source train reward models before an audit.")
+    ] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Import existing preference pairs (HH-RLHF, TRL, UltraFeedback) as a source screened like a rater."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from tether.labeling.import_preferences import import_preferences as run_import
+
+    opened = open_project(project)
+    if dimension is None:
+        console.print(
+            f"labels judge '{opened.spec.dimension_ids[0]}', the spec's first dimension (--dimension)"
+        )
+    columns = (SpinnerColumn(), TextColumn("reading {task.completed:,} rows"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("read", total=None)
+        result = run_import(
+            opened,
+            file,
+            source=source,
+            fmt=fmt,
+            dimension=dimension,
+            split=split,
+            keep_ties=keep_ties,
+            skip_invalid=skip_invalid,
+            trust=trust,
+            progress=lambda done: bar.update(task, completed=done),
+        )
+    console.print(
+        f"imported {result.imported} {result.format} pairs from {escape(str(file))} as source "
+        f"'{escape(result.source)}' ({result.already} already imported, {result.ties_dropped} ties dropped)"
+    )
+    console.print(
+        f"  prompts: {result.prompts_added} new, {result.prompts_linked} linked to existing prompts"
+    )
+    if result.rejected_file is not None:
+        console.print(
+            f"  {result.rejected} invalid rows skipped; reasons in {escape(str(result.rejected_file))}"
+        )
+    if result.status == "active":
+        console.print("  this source trains reward models (trusted)")
+    else:
+        console.print(
+            f"  not yet used to train reward models: audit it first (`tether label plan --audit "
+            f"{escape(result.source)} --n 200`), or import with --trust"
+        )

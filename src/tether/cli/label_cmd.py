@@ -54,13 +54,24 @@ def plan(
     temperature: Annotated[
         float | None, typer.Option(help="Sampling temperature, > 0 (default: the spec's generation).")
     ] = None,
+    audit: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of a batch: put N of this imported source's pairs before calibrated raters."
+        ),
+    ] = None,
+    raters: Annotated[int, typer.Option(min=1, help="With --audit: raters per audited pair.")] = 1,
 ) -> None:
-    """Draw a stratified batch meeting the spec's quotas, with two candidate responses per prompt."""
+    """Draw a stratified batch meeting the spec's quotas, with two candidate responses per prompt
+    (or, with --audit, open an imported source's pairs to calibrated raters)."""
     from tether.artifacts import POLICY_KIND, POLICY_KINDS, resolve
     from tether.errors import TetherInputError
     from tether.hf import quiet_transformers
     from tether.labeling.batches import PairSampler, PolicySource, plan_batch
 
+    if audit is not None:
+        _plan_audit(open_project(project), audit, n, raters, seed)
+        return
     if temperature is not None and not temperature > 0:
         raise TetherInputError(f"--temperature must be greater than 0, got {temperature}")
     quiet_transformers()
@@ -84,6 +95,43 @@ def plan(
     )
     console.print(f"hard-case share {s.hard_share:.1%} (spec {target:.0%}); strata {s.strata}")
     console.print("dimension shares: " + ", ".join(f"{d} {v:.1%}" for d, v in s.dimension_shares.items()))
+
+
+def _plan_audit(proj: Project, source: str, n: int, raters: int, seed: int) -> None:
+    from tether.labeling.audit import plan_audit
+
+    plan = plan_audit(proj, source=source, n=n, raters=raters, seed=seed)
+    short = f" (only {plan.available} not audited before)" if plan.tasks < n else ""
+    console.print(
+        f"audit of '{escape(source)}': {plan.tasks} pairs{short} opened to calibrated raters, "
+        f"{plan.slots} slots ({plan.already} pairs audited before)"
+    )
+    console.print(f"when they are labeled: tether label audit {escape(source)}")
+
+
+@app.command("audit")
+def audit_source(
+    source: Annotated[str, typer.Argument(help="The imported source (its --source name).")],
+    project: ProjectOption = None,
+) -> None:
+    """An imported source's agreement with calibrated raters on its audited pairs, and the verdict:
+    accepted (it trains reward models), refused (excluded, labels kept) or pending (label more)."""
+    from tether.labeling.audit import apply_audit
+
+    report = apply_audit(open_project(project), source=source)
+    console.print(
+        f"source '{escape(source)}': {report.audited} pairs audited, "
+        f"{report.labeled} labeled by active raters"
+    )
+    for a in [
+        *report.by_dimension,
+        *([report.overall] if report.overall and len(report.by_dimension) > 1 else []),
+    ]:
+        console.print(
+            f"  {a.dimension}: agreement {a.share:.3f} [{a.low:.3f}, {a.high:.3f}] "
+            f"on {a.pairs} clear-cut pairs"
+        )
+    console.print(f"{report.verdict}: {escape(report.reason)}; status {report.status}")
 
 
 @app.command("simulate")

@@ -47,7 +47,23 @@ class EvalInputs:
         return self.checkpoint.record.id if self.checkpoint.record else self.checkpoint.path.name
 
     def context(self) -> dict[str, str]:
-        return {"reward model": self.checkpoint.describe(), "export": self.export.describe()}
+        out = {"reward model": self.checkpoint.describe(), "export": self.export.describe()}
+        sources = trained_sources(self.checkpoint.path)
+        if sources:  # the raters and imported sources whose labels trained it, with their pairs
+            out["trained on"] = ", ".join(f"{name} {n} pairs" for name, n in sources.items())
+        return out
+
+
+def trained_sources(checkpoint: Path) -> dict[str, int]:
+    """Pairs per rater or imported source in the export a checkpoint trained on (its
+    tether_reward.json); {} for a checkpoint from before exports counted them."""
+    file = checkpoint / CHECKPOINT_META
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
+    sources = meta.get("export", {}).get("sources") if isinstance(meta, dict) else None
+    return {str(k): int(v) for k, v in sources.items()} if isinstance(sources, dict) else {}
 
 
 def load_inputs(

@@ -22,7 +22,7 @@ from tether.store.models import (
     utcnow,
 )
 
-RATER_KINDS = ("human", "simulated", "ai")
+RATER_KINDS = ("human", "simulated", "ai", "import")
 RATER_STATUSES = ("calibrating", "active", "needs_retraining", "excluded")
 
 
