@@ -121,6 +121,22 @@ def status(
                 "held out of training until recalibration is passed"
             )
     _print_peer_flags(report)
+    _print_edit_flags(report)
+
+
+def _print_edit_flags(report: dict[str, Any]) -> None:
+    """Raters who favor a style edit on the loop's counterfactual pairs; no action taken."""
+    flagged = [r for r in report["raters"] if r.get("edit_flags") and r["status"] != "excluded"]
+    if not flagged:
+        return
+    console.print("style bias on counterfactual pairs (review; exclusion is an admin decision):")
+    for r in flagged:
+        for flag in r["edit_flags"]:
+            console.print(f"  {escape(r['name'])}: {escape(flag['detail'])}")
+        reason = "; ".join(flag["detail"] for flag in r["edit_flags"])
+        console.print(
+            f'    tether raters exclude {escape(shlex.quote(r["name"]))} --reason "{escape(reason)}"'
+        )
 
 
 def _print_peer_flags(report: dict[str, Any]) -> None:

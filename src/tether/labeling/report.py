@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from tether.labeling.edit_bias import PROBE_PREFIX, EditBias, EditVote, edit_biases
 from tether.labeling.judgment_table import JudgmentTable
 from tether.labeling.metrics import rater_report
 from tether.labeling.peer import PeerFlagRule
 from tether.project import Project
-from tether.store.judgments import JudgmentFacts, judgment_facts
+from tether.store.judgments import JudgmentFacts, counterfactual_votes, judgment_facts
 from tether.store.raters import (
     RaterRecord,
     held_label_counts,
@@ -68,6 +69,11 @@ def judgment_table(
     )
 
 
+def _edit_vote(rater: str, origin: str, edited_side: str, choice: str) -> EditVote:
+    edited = "A" if edited_side == "a" else "B"
+    return EditVote(rater, origin.removeprefix(PROBE_PREFIX), choice == edited)
+
+
 def raters_status(project: Project) -> dict[str, Any]:
     """Every rater's status, latest reason and figures, plus the pool's agreement (JSON-safe).
 
@@ -80,12 +86,16 @@ def raters_status(project: Project) -> dict[str, Any]:
         history = {r.id: rater_events(session, rater_id=r.id) for r in raters}
         cycles = {r.id: len(rater_recalibrations(session, rater_id=r.id)) for r in raters}
         held = held_label_counts(session, project_id=project.project_id)
+        counterfactual = counterfactual_votes(session, project_id=project.project_id, prefix=PROBE_PREFIX)
     # A rater who disagrees with their peers more often than the project tolerates disagreeing
     # with the experts is a candidate for review (the rest of the rule: `PeerFlagRule`).
     rule = PeerFlagRule(floor=1.0 - project.spec.labeling.max_expert_disagreement)
     table = judgment_table(facts, raters, project.spec.dimension_ids)
     report = rater_report(table, peer_rule=rule).to_dict()
     stats = {row["name"]: row for row in report["raters"]}
+    biased: dict[str, list[EditBias]] = {}
+    for bias in edit_biases([_edit_vote(*v) for v in counterfactual]):
+        biased.setdefault(bias.rater, []).append(bias)
     rows = []
     for rater in raters:
         event = history[rater.id][-1] if history[rater.id] else None
@@ -100,6 +110,10 @@ def raters_status(project: Project) -> dict[str, Any]:
                 "recalibrations": cycles[rater.id],
                 "held_labels": held.get(rater.id, 0),
                 **{k: v for k, v in stats.get(rater.name, {}).items() if k != "name"},
+                # Style biases shown on the loop's counterfactual pairs (`tether.labeling.edit_bias`).
+                "edit_flags": [
+                    {"probe": b.probe, "detail": b.describe()} for b in biased.get(rater.name, [])
+                ],
             }
         )
     return {"spec_hash": project.spec_hash, "raters": rows, "pool": report["pool"], "judgments": len(facts)}

@@ -216,3 +216,23 @@ def count_judgments_since(session: Session, *, rater_id: int, since: datetime) -
     """Judgments a rater made since `since` (the web app's 'done today' counter)."""
     query = select(func.count()).where(JudgmentRow.rater_id == rater_id, JudgmentRow.created_at >= since)
     return int(session.scalar(query) or 0)
+
+
+def counterfactual_votes(
+    session: Session, *, project_id: int, prefix: str
+) -> list[tuple[str, str, str, str]]:
+    """(rater name, task origin, edited side "a" or "b", canonical choice) of every judgment on a
+    task whose origin starts with ``prefix`` (the loop's counterfactual pairs, `probe:<name>`)."""
+    from tether.store.models import RaterRow
+
+    query = (
+        select(RaterRow.name, TaskRow.origin, TaskRow.meta, JudgmentRow.choice)
+        .join(TaskRow, TaskRow.id == JudgmentRow.task_id)
+        .join(RaterRow, RaterRow.id == JudgmentRow.rater_id)
+        .where(TaskRow.project_id == project_id, TaskRow.origin.startswith(prefix))
+        .order_by(JudgmentRow.id)
+    )
+    return [
+        (name, origin, str((meta or {}).get("edited_side", "b")), choice)
+        for name, origin, meta, choice in session.execute(query)
+    ]

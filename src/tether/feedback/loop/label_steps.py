@@ -135,7 +135,8 @@ def _simulate(ctx: IterationContext) -> tuple[int, list[str]]:
 
 
 def _exclude_peer_flagged(ctx: IterationContext) -> list[str]:
-    """The sandbox loop plays the admin: raters the report flags on peer agreement are excluded.
+    """The sandbox loop plays the admin: raters the report flags on peer agreement, or for a style
+    bias on the counterfactual pairs (`tether.labeling.edit_bias`), are excluded.
 
     In a project with people this stays an admin's decision (`tether raters exclude`), and the
     diagnosis lists the flagged raters instead.
@@ -145,9 +146,13 @@ def _exclude_peer_flagged(ctx: IterationContext) -> list[str]:
 
     out = []
     for rater in raters_status(ctx.project)["raters"]:
-        flags = rater.get("peer_flags") or []
-        if flags and rater["status"] == "active":
-            reason = f"loop {ctx.number}: peer agreement far below the pool on {', '.join(flags)}"
+        if rater["status"] != "active":
+            continue
+        flags, biases = rater.get("peer_flags") or [], rater.get("edit_flags") or []
+        reasons = [f"peer agreement far below the pool on {', '.join(flags)}"] if flags else []
+        reasons += [b["detail"] for b in biases]
+        if reasons:
+            reason = f"loop {ctx.number}: {'; '.join(reasons)}"
             exclude(ctx.project, name=rater["name"], reason=reason)
             ctx.say(f"excluded {rater['name']}: {reason}")
             out.append(rater["name"])
