@@ -1,6 +1,7 @@
 """A rater sees a conversation in a real browser: earlier turns in order with their roles, markup in
 an earlier turn kept as literal text, line breaks kept, and the last user turn above the replies.
-The screenshot goes to docs/images/rate-conversation.png (the docs show it).
+The screenshot goes to test-artifacts/rate-conversation.png; docs/images/rate-conversation.png is one
+such screenshot, committed for docs/web.md.
 
     .venv/bin/python -m pytest tests/web/test_browser_conversation.py
 """
@@ -29,7 +30,7 @@ MESSAGES = [
     {"role": "assistant", "content": "I will keep the title as plain text."},
     {"role": "user", "content": "Fine. Fried rice then: give me the steps."},
 ]
-SCREENSHOT = Path(__file__).parents[2] / "docs" / "images" / "rate-conversation.png"
+SCREENSHOT = Path(__file__).parents[2] / "test-artifacts" / "rate-conversation.png"
 
 
 @pytest.fixture
