@@ -124,6 +124,11 @@ def from_stored(text: str, messages: Sequence[Mapping[str, Any]] | None) -> Prom
     return text if not messages else conversation(list(messages), where="stored prompt")
 
 
+def canonical_messages(messages: Sequence[Mapping[str, Any]] | None) -> str:
+    """Stored messages as one canonical string ("" for none): what content keys and lookups compare."""
+    return json.dumps(list(messages), ensure_ascii=False, sort_keys=True) if messages else ""
+
+
 def prompt_key(prompt: Prompt) -> str:
     """A stable content hash (hex, 64): equal for a string and the lone user message it means."""
     canonical = json.dumps(as_dicts(prompt), ensure_ascii=False, separators=(",", ":"))

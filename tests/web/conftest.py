@@ -80,3 +80,14 @@ Bearer = Callable[[str], dict[str, str]]
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's chromium for the browser tests; they skip, saying why, where it cannot be had."""
+    from .browser import chromium_path
+
+    path, why_not = chromium_path()
+    if path is None:
+        pytest.skip(why_not)
+    return path

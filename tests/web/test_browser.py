@@ -22,7 +22,6 @@ from tether.store.tasks import AssignmentRecord, open_assignment
 
 from .browser import (
     CHROMIUM_ARGS,
-    chromium_path,
     live_server,
     png_size_and_colours,
     web_project_with_first_task,
@@ -39,14 +38,6 @@ ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 KEYS = {"A": "1", "tie": "2", "B": "3"}
 RATER = "rosa"
 LIVE_JUDGMENTS = 3
-
-
-@pytest.fixture
-def chromium() -> Path:
-    path, why_not = chromium_path()
-    if path is None:
-        pytest.skip(why_not)
-    return path
 
 
 def test_new_rater_calibrates_and_judges_by_keyboard(tmp_path: Path, chromium: Path) -> None:

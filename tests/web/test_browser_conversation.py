@@ -16,7 +16,7 @@ from tether.labeling.context import project_labeling_context
 from tether.scaffold import init_project
 from tether.web.app import create_app
 
-from .browser import CHROMIUM_ARGS, chromium_path, live_server, plant_task, png_size_and_colours
+from .browser import CHROMIUM_ARGS, live_server, plant_task, png_size_and_colours
 from .conftest import WebProject
 
 pytestmark = pytest.mark.slow
@@ -31,14 +31,6 @@ MESSAGES = [
     {"role": "user", "content": "Fine. Fried rice then: give me the steps."},
 ]
 SCREENSHOT = Path(__file__).parents[2] / "test-artifacts" / "rate-conversation.png"
-
-
-@pytest.fixture
-def chromium() -> Path:
-    path, why_not = chromium_path()
-    if path is None:
-        pytest.skip(why_not)
-    return path
 
 
 def test_a_three_turn_conversation_shows_in_order_with_roles(tmp_path: Path, chromium: Path) -> None:

@@ -17,7 +17,7 @@ from tether.labeling import raters as rater_ops
 from tether.store.findings import list_findings
 from tether.store.grading import NewGradingTask, add_grading_tasks, grades_for
 
-from .browser import CHROMIUM_ARGS, chromium_path, live_server, png_size_and_colours
+from .browser import CHROMIUM_ARGS, live_server, png_size_and_colours
 from .conftest import WebProject, make_web_project
 
 if TYPE_CHECKING:
@@ -29,14 +29,6 @@ PAYLOAD = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 RATIONALE = "Gives the right capital and nothing else."
 NOTE = "Echoes markup back to the user instead of answering."
-
-
-@pytest.fixture
-def chromium() -> Path:
-    path, why_not = chromium_path()
-    if path is None:
-        pytest.skip(why_not)
-    return path
 
 
 def planted(tmp_path: Path) -> tuple[WebProject, str]:

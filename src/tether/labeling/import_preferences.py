@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tether.conversation import last_user_turn, prompt_key, stored_messages
+from tether.conversation import canonical_messages, last_user_turn, prompt_key, stored_messages
 from tether.errors import TetherInputError
 from tether.hashing import content_sha256
 from tether.labeling.import_formats import ImportedPair, RowProblem, parse_file
@@ -132,33 +132,32 @@ def _prompt_ids(
 ) -> tuple[list[int], int]:
     """Each pair's prompt id, an equal existing prompt's where there is one; and how many were linked."""
     existing = prompt_ids_by_content(session, project_id=project.project_id)
-
-    def content(pair: ImportedPair) -> tuple[str, str]:
-        messages = stored_messages(pair.prompt)
-        return last_user_turn(pair.prompt), json.dumps(
-            messages, ensure_ascii=False, sort_keys=True
-        ) if messages else ""
-
-    keys = {content(p): "imp-" + prompt_key(p.prompt)[:24] for p in pairs if content(p) not in existing}
+    # (last user turn, canonical messages): the lookup key of each pair's prompt, computed once.
+    contents = [(last_user_turn(p.prompt), canonical_messages(stored_messages(p.prompt))) for p in pairs]
+    keys = {
+        c: "imp-" + prompt_key(p.prompt)[:24]
+        for c, p in zip(contents, pairs, strict=True)
+        if c not in existing
+    }
     new = {
         key: NewPrompt(
             key=key,
-            text=last_user_turn(pair.prompt),
+            text=c[0],
             messages=stored_messages(pair.prompt),
             dimension=dimension,
             stratum="routine",
             split=split,
             source="import",
         )
-        for pair in pairs
-        if (key := keys.get(content(pair))) is not None
+        for c, pair in zip(contents, pairs, strict=True)
+        if (key := keys.get(c)) is not None
     }
     add_prompts(
         session, project_id=project.project_id, prompts=list(new.values()), spec_hash=project.spec_hash
     )
     added = prompt_ids_by_key(session, project_id=project.project_id, keys=list(new))
-    ids = [existing.get(content(p)) or added[keys[content(p)]] for p in pairs]
-    return ids, sum(content(p) in existing for p in pairs)
+    ids = [existing.get(c) or added[keys[c]] for c in contents]
+    return ids, sum(c in existing for c in contents)
 
 
 def import_preferences(

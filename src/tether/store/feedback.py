@@ -11,7 +11,6 @@ context about the prompt, such as the sandbox's ground truth. Records expose the
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from sqlalchemy import Insert, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tether.conversation import Prompt, from_stored
+from tether.conversation import Prompt, canonical_messages, from_stored
 from tether.errors import TetherInputError
 from tether.store.models import FeedbackRow, PromptRow, TaskRow, as_utc, utcnow
 
@@ -83,7 +82,7 @@ class FeedbackRecord:
 
 
 def _canonical(messages: list[dict[str, str]] | None) -> str:
-    return json.dumps(messages, ensure_ascii=False, sort_keys=True) if messages else ""
+    return canonical_messages(messages)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ re-run search never stores the same output twice.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tether.conversation import conversation, last_user_turn
+from tether.conversation import canonical_messages, conversation, last_user_turn
 from tether.errors import TetherInputError
 from tether.store.models import FindingRow, as_utc, utcnow
 
@@ -96,7 +95,7 @@ class FindingRecord:
 def finding_hash(prompt: str, response: str, messages: Sequence[dict[str, str]] | None = None) -> str:
     """The content key of a finding: the same prompt (or conversation) and response are the same
     finding. A finding without messages keeps the key it had before conversations."""
-    head = prompt if not messages else json.dumps(list(messages), ensure_ascii=False, sort_keys=True)
+    head = canonical_messages(messages) or prompt
     return hashlib.sha256(f"{head}\x1f{response}".encode()).hexdigest()
 
 

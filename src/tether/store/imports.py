@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from tether.conversation import canonical_messages
 from tether.store.models import AssignmentRow, JudgmentRow, PromptRow, ResponseRow, TaskRow, utcnow
 
 ORIGIN_PREFIX = "import:"
@@ -53,15 +54,10 @@ def imported_keys(session: Session, *, rater_id: int) -> set[str]:
 
 def prompt_ids_by_content(session: Session, *, project_id: int) -> dict[tuple[str, str], int]:
     """Existing prompts by (text, canonical messages JSON or ""): what an import links to."""
-    import json
-
     rows = session.execute(
         select(PromptRow.id, PromptRow.text, PromptRow.messages).where(PromptRow.project_id == project_id)
     )
-    return {
-        (text, json.dumps(messages, ensure_ascii=False, sort_keys=True) if messages else ""): pid
-        for pid, text, messages in rows
-    }
+    return {(text, canonical_messages(messages)): pid for pid, text, messages in rows}
 
 
 def _insert_returning(session: Session, table: Any, column: Any, rows: list[dict[str, Any]]) -> list[int]:
