@@ -77,6 +77,7 @@ def _figures(root: Path) -> dict[str, Any]:
         "status": iteration.status,
         "export": {k: r["collect"][k] for k in ("pairs", "judgments", "by_dimension")},
         "gate": (r["gate"]["overall"], r["gate"]["by_dimension"]),
+        "rm_sources": r["reward"]["sources"],
         "rl": {k: round(v, 5) for k, v in r["rl"]["final"].items()},
         "rl_steps": r["rl"]["steps"],
         "evals": (r["evals"]["scores"], r["evals"]["vs_sft"]),
@@ -110,6 +111,8 @@ def test_a_loop_killed_during_rl_resumes_to_the_same_results_and_lineage(base: P
     assert {k: v for k, v in a.items() if k != "checkpoint"} == {
         k: v for k, v in b.items() if k != "checkpoint"
     }
+    # The iteration names the simulated raters whose labels trained its reward model.
+    assert a["rm_sources"] and 0 < max(a["rm_sources"].values()) <= a["export"]["pairs"]
     # `tether lineage` on the checkpoint names what made it: spec, labels and raters, RM, run, iteration.
     out = _run("lineage", a["checkpoint"], cwd=whole)
     for expected in ("rl_checkpoint", "reward_model", "export", "policy", "raters=", "iteration 1"):

@@ -131,3 +131,61 @@ def test_cli_submit_keeps_good_lines_and_exits_2_naming_the_bad_ones(
     assert "1 line(s) of" in result.output
     with tiny_project.store.session() as session:
         assert [f.source for f in list_findings(session, project_id=tiny_project.project_id)] == ["file"]
+
+
+CONVERSATION = [
+    {"role": "user", "content": "is 51 prime ?"},
+    {"role": "assistant", "content": "no ."},
+    {"role": "user", "content": "are you sure ?"},
+]
+
+
+def test_a_line_may_be_a_conversation_whose_prompt_is_its_last_user_turn() -> None:
+    lone = [{"role": "user", "content": "p5"}]
+    rows = [
+        {"messages": CONVERSATION, "response": "yes .", "dimension": "honesty"},
+        {"messages": CONVERSATION, "prompt": "are you sure ?", "response": "yes ."},
+        {"messages": CONVERSATION, "prompt": "is 51 prime ?", "response": "yes ."},
+        {"messages": [*CONVERSATION, {"role": "assistant", "content": "yes ."}], "response": "r"},
+        {"messages": lone, "response": "r5"},
+        {"messages": "is 51 prime ?", "response": "r"},
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "x"}], "response": "r"},
+    ]
+    good, errors = parse_submissions("\n".join(json.dumps(r) for r in rows))
+    assert [(s.line, s.prompt, s.messages) for s in good] == [
+        (1, "are you sure ?", CONVERSATION),
+        (2, "are you sure ?", CONVERSATION),
+        (5, "p5", None),  # a lone user turn is a plain prompt, as it always was
+    ]
+    assert [e.line for e in errors] == [3, 4, 6, 7]
+    assert "'prompt' must be the last user turn of 'messages'" in errors[0].message
+    assert "the last message must be from the user" in errors[1].message
+    assert "'messages' must be a list" in errors[2].message
+    assert "messages[1].role" in errors[3].message
+
+
+def test_a_conversation_is_never_matched_to_a_stored_prompt_by_its_last_turn() -> None:
+    held = PromptRecord(1, "k", "are you sure ?", "accuracy", "hard", "eval", "s", {}, "h")
+    known = {held.text: held}
+    good, _ = parse_submissions(json.dumps({"messages": CONVERSATION, "response": "yes ."}))
+    kept, errors = check_submissions(good, known, ["accuracy", "honesty"])
+    assert not kept and "not in the project; give its 'dimension'" in errors[0].message  # not "eval split"
+
+
+def test_submit_scores_and_stores_the_whole_conversation(tiny_project: Project, tmp_path: Path) -> None:
+    from tether.artifacts import REWARD_MODEL_KIND, resolve
+    from tether.conversation import conversation
+    from tether.reward.scoring import load_reward_model
+
+    row = {"messages": CONVERSATION, "response": "yes . it is prime .", "dimension": "honesty"}
+    result = submit(tiny_project, write(tmp_path / "conv.jsonl", [row]))
+    assert not result.errors and len(result.finding_ids) == 1
+    with tiny_project.store.session() as session:
+        (finding,) = list_findings(session, project_id=tiny_project.project_id, source="file")
+    assert finding.messages == CONVERSATION and finding.prompt == "are you sure ?"
+    assert finding.baseline_response  # an SFT sample answering the conversation
+    rm = load_reward_model(resolve(tiny_project, kind=REWARD_MODEL_KIND, explicit=None).path)
+    whole, last = rm.score([conversation(CONVERSATION), "are you sure ?"], [row["response"]] * 2)
+    # Batch composition moves a float32 score by rounding only; the two inputs differ in content.
+    assert finding.rm_score is not None
+    assert abs(finding.rm_score - whole) < abs(finding.rm_score - last)

@@ -85,7 +85,7 @@ RESULTS: list[Any] = [
         grades=4,
         excluded_now=("mallory",),
     ),
-    RewardResult("reward_model-1", 4600, 12.5, ("fewer than 5000 pairs",)),
+    RewardResult("reward_model-1", 4600, 12.5, ("fewer than 5000 pairs",), {"ana": 4600, "import:hh": 300}),
     GateResult(
         passed=False,
         failures=("f",),

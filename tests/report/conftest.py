@@ -197,7 +197,12 @@ def build_loop_project(root: Path) -> LoopProject:
         first = start_iteration(session, project_id=pid, spec_hash=project.spec_hash)
         steps: dict[str, dict[str, Any]] = {
             "label": label_results(),
-            "reward": {"artifact": "rm-1", "pairs": 300, "seconds": 12.5},
+            "reward": {
+                "artifact": "rm-1",
+                "pairs": 300,
+                "seconds": 12.5,
+                "sources": {"carol": 180, "import:hh-" + PAYLOAD: 120},
+            },
             "gate": gate_results(passed=True),
             "rl": rl_results(run.id, project.relative(metrics)),
             "evals": eval_results(),

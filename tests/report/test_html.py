@@ -42,8 +42,8 @@ def test_user_and_model_text_is_escaped(page: str) -> None:
     escaped = (
         "&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img src=x onerror=&#34;window.__pwned=2&#34;&gt;"
     )
-    # rater name (twice: exclusions and raters tables), reason, alert message, diagnosis
-    assert page.count(escaped) >= 5
+    # rater name (twice: exclusions and raters tables), reason, alert message, diagnosis, RM source
+    assert page.count(escaped) >= 6
 
 
 class Tags(HTMLParser):
@@ -188,3 +188,10 @@ def test_the_gate_attempts_show_each_verdict_and_its_targeted_batch(page: str) -
     assert "confident +0.910 [+0.800, +1.020]" in table and "confident +0.410 [+0.300, +0.520]" in table
     assert '<span class="fail">stopped</span>' in table
     assert PAYLOAD not in table  # the failure text is escaped like every other user text
+
+
+def test_the_reward_model_says_whose_labels_trained_it(page: str) -> None:
+    first = iteration(page, 1)
+    assert "Whose labels trained it: 2 raters and imported sources" in first
+    assert "carol (180 pairs)" in first and "(120 pairs)" in first
+    assert "Whose labels trained it" not in iteration(page, 2)  # an older row without sources

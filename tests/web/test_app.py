@@ -28,6 +28,7 @@ from tether.web.admin import router as admin_router
 from tether.web.api import router as api_router
 from tether.web.app import MAX_BODY, create_app
 from tether.web.pages import router as pages_router
+from tether.web.schemas import AssignmentOut, JudgmentOut
 
 from .conftest import WebProject, bearer, form_csrf, make_web_project
 
@@ -225,8 +226,10 @@ def test_calibration_anchor_label_only_after_the_answer(web: WebProject) -> None
     assert item["calibration"] == {"done": 0, "total": len(web.ctx.calibration_keys)}
     assert not any(field in key for key in item for field in ANCHOR_FIELDS)
     assert anchor.explanation not in json.dumps(item)
+    AssignmentOut.model_validate(item)  # what is sent is what the OpenAPI schema documents
     result = submit(api, token, item["assignment_id"], key="c1")
     assert result.status_code == 201
+    JudgmentOut.model_validate(result.json())
     feedback = result.json()["feedback"]
     assert feedback["explanation"] == anchor.explanation
     assert feedback["expert_choice"] in ("A", "B")

@@ -11,6 +11,7 @@ from tether.labeling.context import project_labeling_context
 from tether.project import Project
 from tether.scaffold import init_project
 from tether.web.app import create_app
+from tether.web.schemas import AssignmentOut
 
 from .browser import plant_task
 from .conftest import WebProject, bearer
@@ -42,6 +43,19 @@ def test_the_next_assignment_carries_the_conversation(tmp_path: Path) -> None:
     )
     item = web.client().get("/api/v1/assignments/next", headers=bearer(web.add("ana", active=True))).json()
     assert item["messages"] == MESSAGES and item["prompt"] == "A synonym for <quick>."
+    AssignmentOut.model_validate(item)
+
+
+def test_the_openapi_schema_documents_the_replies_with_their_messages(tmp_path: Path) -> None:
+    schema = _web(tmp_path).client().get("/api/v1/openapi.json").json()
+    next_200 = schema["paths"]["/api/v1/assignments/next"]["get"]["responses"]["200"]
+    assert next_200["content"]["application/json"]["schema"]["$ref"].endswith("/AssignmentOut")
+    judged = schema["paths"]["/api/v1/judgments"]["post"]["responses"]
+    for code in ("200", "201"):
+        assert judged[code]["content"]["application/json"]["schema"]["$ref"].endswith("/JudgmentOut")
+    components = schema["components"]["schemas"]
+    assert components["AssignmentOut"]["properties"]["messages"]["items"]["$ref"].endswith("/MessageOut")
+    assert components["MessageOut"]["properties"]["role"]["enum"] == ["system", "user", "assistant"]
 
 
 def test_a_single_turn_is_one_user_message_and_the_spec_system_prompt_comes_first(tmp_path: Path) -> None:

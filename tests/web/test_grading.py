@@ -243,6 +243,23 @@ def test_the_grading_page_shows_the_rubric_escapes_text_and_submits(gweb_sqlite:
     assert second
 
 
+def test_the_grading_page_shows_the_whole_conversation_in_order(gweb_sqlite: WebProject) -> None:
+    web = gweb_sqlite
+    messages = [
+        {"role": "system", "content": "Answer in one line."},
+        {"role": "user", "content": f"Where is Veloria? {MARKUP}"},
+        {"role": "assistant", "content": "On the north coast."},
+        {"role": "user", "content": "And its capital?"},
+    ]
+    add_tasks(web, task("c1", prompt="And its capital?", messages=messages))
+    client, _ = web.signed_in(web.add("ana", active=True))
+    page = client.get("/grade").text
+    turn = r'<li class="turn turn-(\w+)"><span class="role">\w+</span><div class="text"[^>]*>([^<]*)'
+    turns = re.findall(turn, page)
+    assert turns == [(m["role"], str(escape(m["content"]))) for m in messages]
+    assert MARKUP not in page and 'id="prompt">And its capital?<' in page
+
+
 def test_the_grading_page_explains_when_there_is_nothing_or_no_access(gweb_sqlite: WebProject) -> None:
     web = gweb_sqlite
     client, _ = web.signed_in(web.add("ana", active=True))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tether.artifacts import REDTEAM_SEARCH_KIND, is_sandbox
+from tether.conversation import Prompt
 from tether.errors import TetherInputError
 from tether.evals.graders import GraderContext, NamedGrader, Sample, build_grader
 from tether.evals.redteam_gap import GapScale
@@ -35,7 +36,13 @@ ANY_DIMENSION = "*"
 
 def prompt_case(prompt: PromptRecord) -> Case:
     """A suite case for a pool prompt; its meta carries the sandbox truth where there is one."""
-    return Case(id=prompt.key[:100], prompt=prompt.text, stratum=prompt.stratum, meta=dict(prompt.meta))
+    return Case(
+        id=prompt.key[:100],
+        prompt=prompt.text,
+        messages=prompt.messages,
+        stratum=prompt.stratum,
+        meta=dict(prompt.meta),
+    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,7 @@ def search_scale(project: Project, reward_model_sha256: str) -> tuple[GapScale, 
 
 
 def sft_baselines(
-    project: Project, pairs: Sequence[tuple[str, str]], *, seed: int
+    project: Project, pairs: Sequence[tuple[Prompt, str]], *, seed: int
 ) -> tuple[dict[int, str], str]:
     """An SFT sample for each (prompt, response) that differs from the response, by pair index.
 

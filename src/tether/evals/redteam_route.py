@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tether.conversation import from_stored
 from tether.errors import TetherInputError
 from tether.evals.redteam_inputs import BASELINE_TRIES, prompts_by_text, sft_baselines
 from tether.hashing import sha256_text
@@ -112,7 +113,8 @@ def missing_baselines(
 ) -> tuple[dict[int, str], str]:
     """SFT samples for the findings without a usable baseline (none, or their own response), by id."""
     needing = [f for f in findings if not f.baseline_response or f.baseline_response == f.response]
-    sampled, name = sft_baselines(project, [(f.prompt, f.response) for f in needing], seed=seed)
+    pairs = [(from_stored(f.prompt, f.messages), f.response) for f in needing]  # the whole conversation
+    sampled, name = sft_baselines(project, pairs, seed=seed)
     return {needing[i].id: text for i, text in sampled.items()}, name
 
 

@@ -4,9 +4,14 @@ One JSON object per line:
 
     {"prompt": "is 51 prime ?", "response": "yes . trust me on this .", "dimension": "honesty",
      "note": "confidently wrong", "baseline_response": "no ."}
+    {"messages": [{"role": "user", "content": "is 51 prime ?"}, {"role": "assistant", "content":
+     "no ."}, {"role": "user", "content": "are you sure ?"}], "response": "yes . it is prime .",
+     "dimension": "honesty"}
 
-`prompt` and `response` are required; `dimension`, `note` and `baseline_response` are optional.
-A prompt the project does not hold needs a `dimension` (the routed task is filed under it), and a
+`response` and one of `prompt` or `messages` are required (with both, `prompt` must be the last user
+turn of `messages`); `dimension`, `note` and `baseline_response` are optional. A conversation is
+scored, sampled and routed as the whole conversation. A prompt the project does not hold (every
+conversation of more than one message) needs a `dimension` (the routed task is filed under it), and a
 prompt from the held-out eval split is refused (labeling it would leak it into training). Bad lines
 are reported with their line numbers; the good ones are stored (source "file"). A line without a
 baseline gets a sample of the SFT policy as one; each response and baseline is scored by the reward
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.artifacts import POLICY_KIND, REWARD_MODEL_KIND, ModelInput, latest, resolve
+from tether.conversation import Prompt, canonical_messages, conversation, from_stored, stored_messages
 from tether.errors import TetherInputError
 from tether.evals.redteam_gap import GapScale
 from tether.evals.redteam_inputs import (
@@ -39,8 +45,8 @@ from tether.store.prompts import PromptRecord
 if TYPE_CHECKING:
     from tether.project import Project
 
-FIELDS = ("prompt", "response", "dimension", "note", "baseline_response")
-REQUIRED = ("prompt", "response")
+FIELDS = ("prompt", "messages", "response", "dimension", "note", "baseline_response")
+TEXT_FIELDS = ("prompt", "response", "dimension", "note", "baseline_response")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,12 @@ class Submission:
     dimension: str | None = None
     note: str = ""
     baseline_response: str | None = None
+    messages: list[dict[str, str]] | None = None
+    """The whole conversation, when it is more than the one user turn ``prompt``."""
+
+    @property
+    def conversation(self) -> Prompt:
+        return from_stored(self.prompt, self.messages)
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,22 @@ class LineError:
         return f"line {self.line}: {self.message}"
 
 
+def _line_prompt(row: dict[str, Any]) -> tuple[str, list[dict[str, str]] | None]:
+    """The line's prompt text and stored messages; raises TetherInputError naming the field."""
+    raw, text = row.get("messages"), row.get("prompt")
+    if raw is None:
+        if not isinstance(text, str) or not text.strip():
+            raise TetherInputError("'prompt' (or 'messages') must be a non-empty string")
+        return text, None
+    if not isinstance(raw, list):
+        raise TetherInputError(f"'messages' must be a list of messages, got {type(raw).__name__}")
+    conv = conversation(raw, where="messages")
+    last = conv[-1].content
+    if text is not None and text != last:
+        raise TetherInputError("'prompt' must be the last user turn of 'messages' (or leave it out)")
+    return last, stored_messages(conv)
+
+
 def parse_line(number: int, text: str) -> Submission | LineError:
     """One line of the file: a Submission, or what is wrong with it."""
     try:
@@ -71,23 +99,29 @@ def parse_line(number: int, text: str) -> Submission | LineError:
     except json.JSONDecodeError as err:
         return LineError(number, f"not valid JSON ({err.msg} at column {err.colno})")
     if not isinstance(row, dict):
-        return LineError(number, "must be a JSON object with 'prompt' and 'response'")
+        return LineError(number, "must be a JSON object with 'prompt' (or 'messages') and 'response'")
     unknown = sorted(set(row) - set(FIELDS))
     if unknown:
         return LineError(number, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}")
-    for name in FIELDS:
+    for name in TEXT_FIELDS:
         value = row.get(name)
-        if name in REQUIRED and (not isinstance(value, str) or not value.strip()):
-            return LineError(number, f"'{name}' must be a non-empty string")
         if value is not None and not isinstance(value, str):
             return LineError(number, f"'{name}' must be a string, got {type(value).__name__}")
+    response = row.get("response")
+    if not isinstance(response, str) or not response.strip():
+        return LineError(number, "'response' must be a non-empty string")
+    try:
+        prompt, messages = _line_prompt(row)
+    except TetherInputError as err:
+        return LineError(number, str(err))
     return Submission(
         number,
-        row["prompt"],
-        row["response"],
+        prompt,
+        response,
         row.get("dimension") or None,
         row.get("note") or "",
         row.get("baseline_response") or None,
+        messages,
     )
 
 
@@ -111,7 +145,7 @@ def check_submissions(
     good: list[Submission] = []
     errors: list[LineError] = []
     for s in submissions:
-        stored = known.get(s.prompt)
+        stored = None if s.messages else known.get(s.prompt)  # a conversation is never a stored text
         if s.dimension is not None and s.dimension not in dimensions:
             errors.append(
                 LineError(s.line, f"dimension '{s.dimension}' is not one of {', '.join(dimensions)}")
@@ -155,12 +189,14 @@ def read_submissions(path: Path) -> str:
 
 def submission_prompt(s: Submission, known: dict[str, PromptRecord], spec_hash: str) -> PromptRecord:
     """The stored prompt, or a stand-in for a new one (graders read its text and dimension)."""
-    stored = known.get(s.prompt)
+    stored = None if s.messages else known.get(s.prompt)
     if stored is not None:
         return stored
-    key = new_prompt_key(s.prompt)
+    key = new_prompt_key(canonical_messages(s.messages) or s.prompt)
     dimension = s.dimension or ""
-    return PromptRecord(-1, key, s.prompt, dimension, NEW_PROMPT_STRATUM, "pool", ORIGIN, {}, spec_hash)
+    return PromptRecord(
+        -1, key, s.prompt, dimension, NEW_PROMPT_STRATUM, "pool", ORIGIN, {}, spec_hash, s.messages
+    )
 
 
 def _reward_model(project: Project, explicit: str | None) -> ModelInput | None:
@@ -179,7 +215,8 @@ def baselines_for(project: Project, good: Sequence[Submission], *, seed: int) ->
     out = [s.baseline_response for s in good]
     missing = [i for i, b in enumerate(out) if not b or b == good[i].response]
     if missing and _has_artifact(project, POLICY_KIND):
-        sampled, _ = sft_baselines(project, [(good[i].prompt, good[i].response) for i in missing], seed=seed)
+        pairs = [(good[i].conversation, good[i].response) for i in missing]
+        sampled, _ = sft_baselines(project, pairs, seed=seed)
         for j, text in sampled.items():
             out[missing[j]] = text
     return out
@@ -211,7 +248,8 @@ def score_submissions(
     grades = grader.grade(all_prompts, all_texts)
     rm: list[float | None] = [None] * len(all_texts)
     if model is not None:
-        rm = [float(r) for r in load_reward_model(model.path).score([p.text for p in all_prompts], all_texts)]
+        scores = load_reward_model(model.path).score([p.prompt for p in all_prompts], all_texts)
+        rm = [float(r) for r in scores]
     n = len(responses)
     base_rm: list[float | None] = [None] * n
     base_grades: list[float | None] = [None] * n
@@ -257,6 +295,7 @@ def submit(project: Project, path: Path, *, reward_model: str | None = None, see
         NewFinding(
             source="file",
             prompt=s.prompt,
+            messages=s.messages,
             response=s.response,
             dimension=s.dimension or (p.dimension if p.id >= 0 else None),
             baseline_response=baselines[i],

@@ -97,6 +97,8 @@ class RewardSection:
     artifact: str | None
     pairs: int | None
     seconds: float | None
+    sources: dict[str, int] = field(default_factory=dict)
+    """Exported pairs per rater or imported source whose labels trained the reward model."""
 
 
 @dataclass(frozen=True)

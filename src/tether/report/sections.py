@@ -106,7 +106,9 @@ def label_section(plan: PlanResult, collect: CollectResult | None) -> LabelSecti
 
 
 def reward_section(result: RewardResult) -> RewardSection:
-    return RewardSection(artifact=result.artifact, pairs=result.pairs, seconds=result.seconds)
+    return RewardSection(
+        artifact=result.artifact, pairs=result.pairs, seconds=result.seconds, sources=dict(result.sources)
+    )
 
 
 def gate_thresholds(content: Mapping[str, Any] | None) -> GateThresholds:

@@ -27,6 +27,7 @@ from tether.web.deps import (
     require_rater,
     transaction,
 )
+from tether.web.schemas import AssignmentOut, JudgmentOut
 from tether.web.views import item_payload, result_payload
 
 router = APIRouter(prefix="/api/v1", tags=["labeling"])
@@ -95,7 +96,11 @@ async def _run(state: WebState, fn: Callable[..., T], *args: Any) -> T:
     return await run_in_threadpool(fn, *args)
 
 
-@router.get("/assignments/next", responses={204: {"description": "nothing to do"}}, dependencies=[LABELER])
+@router.get(
+    "/assignments/next",
+    responses={200: {"model": AssignmentOut}, 204: {"description": "nothing to do"}},
+    dependencies=[LABELER],
+)
 async def next_assignment(token: BearerToken, state: State) -> Any:
     """The caller's next item (calibration anchors first); 204 when the queue is empty."""
     payload = await _run(state, _next_payload, state, token)
@@ -104,7 +109,12 @@ async def next_assignment(token: BearerToken, state: State) -> Any:
     return Response(status_code=204) if payload is None else JSONResponse(payload)
 
 
-@router.post("/judgments", status_code=201, dependencies=[LABELER])
+@router.post(
+    "/judgments",
+    status_code=201,
+    responses={201: {"model": JudgmentOut}, 200: {"model": JudgmentOut, "description": "a replay"}},
+    dependencies=[LABELER],
+)
 async def submit(
     body: JudgmentIn,
     token: BearerToken,

@@ -1,8 +1,10 @@
 """The red-team role: people who hunt for outputs the reward model may love but should not.
 
     GET  /redteam                    the submission form and the red-teamer's own findings
-    POST /redteam                    submit a finding (CSRF)
-    POST /api/v1/redteam/findings    {prompt, response, dimension, note} with an Idempotency-Key
+    POST /redteam                    submit a finding (CSRF), with earlier turns as repeated
+                                     turn_role / turn_content fields
+    POST /api/v1/redteam/findings    {prompt | messages, response, dimension, note} with an
+                                     Idempotency-Key
     GET  /api/v1/redteam/findings    the caller's own findings
 
 Only raters holding the "redteam" role (`tether raters add NAME --role redteam`) may use these;
@@ -35,6 +37,8 @@ router = APIRouter()
 ROLE = "redteam"
 MAX_TEXT = 20_000
 """Longest prompt or response a red-teamer may submit, in characters."""
+MAX_TURNS = 200
+"""Most messages a finding's conversation may hold."""
 SHOWN = 200
 """How many of their own findings a red-teamer's page lists, newest first."""
 
@@ -47,7 +51,7 @@ class FindingIn(BaseModel):
     prompt: str = Field(min_length=1, max_length=MAX_TEXT)
     """The prompt that elicited the response: the last user turn of ``messages`` when given (filled in
     from them when left out)."""
-    messages: list[dict[str, str]] | None = Field(default=None, max_length=200)
+    messages: list[dict[str, str]] | None = Field(default=None, max_length=MAX_TURNS)
     """The conversation the response answers (`tether.conversation`), for a multi-turn finding."""
     response: str = Field(min_length=1, max_length=MAX_TEXT)
     """The response found bad, verbatim."""
@@ -184,7 +188,7 @@ def _redteam_view(
     session: DbSession,
     state: State,
     error: str | None = None,
-    draft: dict[str, str] | None = None,
+    draft: dict[str, Any] | None = None,
 ) -> Response:
     """The form and the rater's findings; `error` and `draft` come from a refused submission."""
     return render(
@@ -203,6 +207,15 @@ def _redteam_view(
     )
 
 
+def form_messages(roles: list[str], contents: list[str], prompt: str) -> list[dict[str, str]] | None:
+    """The form's earlier turns (blank ones left out) and the prompt as one conversation; None for
+    the prompt alone. `submit_finding` checks the conversation's rules and names what is wrong."""
+    if len(roles) != len(contents):
+        raise TetherInputError(f"{len(roles)} turn roles but {len(contents)} turn texts")
+    turns = [{"role": r, "content": c} for r, c in zip(roles, contents, strict=True) if c.strip()]
+    return [*turns, {"role": "user", "content": prompt}] if turns else None
+
+
 @router.post("/redteam", include_in_schema=False)
 def redteam_submit(
     request: Request,
@@ -214,11 +227,17 @@ def redteam_submit(
     note: Annotated[str, Form(max_length=MAX_RATIONALE)],
     key: Annotated[str, Form(min_length=1, max_length=200)],
     dimension: Annotated[str, Form(max_length=50)] = "",
+    turn_role: Annotated[list[str] | None, Form(max_length=MAX_TURNS)] = None,
+    turn_content: Annotated[list[str] | None, Form(max_length=MAX_TURNS)] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    draft = {"prompt": prompt, "response": response, "note": note, "dimension": dimension}
+    roles, contents = turn_role or [], turn_content or []
+    turns = [{"role": r, "content": c} for r, c in zip(roles, contents, strict=False)]
+    draft = {"prompt": prompt, "response": response, "note": note, "dimension": dimension, "turns": turns}
     try:
+        if any(len(c) > MAX_TEXT for c in contents):
+            raise TetherInputError(f"an earlier turn is longer than {MAX_TEXT} characters")
         submit_finding(
             session,
             state.project,
@@ -228,6 +247,7 @@ def redteam_submit(
             dimension=dimension or None,
             note=note,
             idempotency_key=key,
+            messages=form_messages(roles, contents, prompt),
         )
     except TetherInputError as exc:
         session.rollback()

@@ -196,6 +196,8 @@ class RewardResult:
     pairs: int | None = None
     seconds: float | None = None
     warnings: tuple[str, ...] = ()
+    sources: dict[str, int] = field(default_factory=dict)
+    """Exported pairs per rater or imported source whose labels trained it ({} in older rows)."""
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
@@ -209,6 +211,7 @@ class RewardResult:
             None if pairs is None else count(pairs),
             num(d.get("seconds")),
             strings(d.get("warnings")),
+            counts(d.get("sources")),
         )
 
 

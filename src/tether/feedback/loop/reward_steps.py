@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 def reward(ctx: IterationContext) -> StepOutcome:
     """(3) A reward model on everything labeled so far, from the SFT policy, as InstructGPT did."""
     from tether.reward.config import RewardTrainConfig
+    from tether.reward.eval_inputs import trained_sources
     from tether.reward.train import train_reward_model
 
     project = ctx.project
@@ -67,7 +68,8 @@ def reward(ctx: IterationContext) -> StepOutcome:
         f"reward model {result.artifact.id}: {result.pairs} pairs, held-out accuracy "
         f"{result.metrics.get('test/accuracy', float('nan')):.3f}, {result.pairs_per_second:.0f} pairs/s"
     )
-    figures = RewardResult(result.artifact.id, result.pairs, result.seconds, tuple(result.warnings))
+    sources = trained_sources(result.out)
+    figures = RewardResult(result.artifact.id, result.pairs, result.seconds, tuple(result.warnings), sources)
     return StepOutcome(results=figures.to_dict(), artifacts={"reward_model": result.artifact.id})
 
 
