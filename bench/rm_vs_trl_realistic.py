@@ -15,7 +15,10 @@ ids checked equal), and more:
 - Tether reads its metrics back every step (`log_every=1`) so that its clock ticks per step as
   TRL's callback does; on CPU that read costs nothing;
 - the process wall time (reported, not compared) also holds loading, tokenizing, saving and
-  scoring the held-out split, which Tether's `train_checkpoint` does once more for its metrics.
+  scoring the held-out split, which Tether's `train_checkpoint` does once more for its metrics;
+- Tether batches each pair as one shared-prefix row, its default (`tether.reward.shared_prefix`: the
+  prompt is read once, and a check on the first pairs confirms the rewards equal the plain batch's);
+  a third run, `tether-plain`, turns that off, so the table shows what it buys on its own.
 
 The data: the sandbox world's gold-labelled pairs (chosen = higher gold utility, Llama 2's small
 margins from the utility gap, as in bench/rm_vs_trl.py), with each prompt lengthened by a Python
@@ -37,6 +40,7 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +64,9 @@ from tether.reward.config import RewardTrainConfig
 from tether.reward.data import PreferenceData, load_preference_data
 from tether.reward.train import train_checkpoint
 
-FRAMEWORKS = ("tether", "trl")
+FRAMEWORKS = ("tether", "tether-plain", "trl")
+"""`tether-plain` is Tether with shared-prefix batching off (`--no-shared-prefix`): both full
+sequences of a pair, as TRL reads them, so the table shows what each of Tether's changes buys."""
 
 
 # --- inputs -----------------------------------------------------------------------------------------------
@@ -111,27 +117,30 @@ def train_config(args: argparse.Namespace) -> RewardTrainConfig:
 # --- one trainer, in its own process ----------------------------------------------------------------------
 
 
-def train_tether(cfg: RewardTrainConfig, data: PreferenceData, base: Path, out: Path) -> StepClock:
+def train_tether(
+    cfg: RewardTrainConfig, data: PreferenceData, base: Path, out: Path
+) -> tuple[StepClock, str]:
     clock = StepClock()
-    train_checkpoint(cfg, data, base=base, out=out, on_step=clock.tick)
-    return clock
+    result = train_checkpoint(cfg, data, base=base, out=out, on_step=clock.tick)
+    return clock, result.batching
 
 
-def train_trl(cfg: RewardTrainConfig, data: PreferenceData, base: Path, out: Path) -> StepClock:
+def train_trl(cfg: RewardTrainConfig, data: PreferenceData, base: Path, out: Path) -> tuple[StepClock, str]:
     clock = StepClock()
     trainer = trl_trainer(cfg, data, base, out, callbacks=[trl_step_clock(clock)])
     trainer.train()
     trainer.save_model(str(out))
-    return clock
+    return clock, "chosen and rejected as two full sequences (RewardTrainer)"
 
 
 def worker(args: argparse.Namespace) -> None:
     """Train with one framework, then write its figures to WORK/NAME.json."""
     start = time.perf_counter()
-    cfg = train_config(args)
+    cfg = replace(train_config(args), shared_prefix=args.worker == "tether")
     data = load_preference_data(args.work / "export")
     out = args.work / f"{args.worker}-rm"
-    clock = (train_tether if args.worker == "tether" else train_trl)(cfg, data, args.work / "base", out)
+    trainer = train_trl if args.worker == "trl" else train_tether
+    clock, batching = trainer(cfg, data, args.work / "base", out)
     seconds, steps = clock.timed(warmup=1)
     payload = {
         "framework": args.worker,
@@ -143,6 +152,7 @@ def worker(args: argparse.Namespace) -> None:
         "peak_rss_mb": round(clock.peak_rss_mb, 1),
         "train_end_to_end_seconds": round(time.perf_counter() - start, 2),
         "heldout_accuracy": heldout_accuracy(out, data, cfg.max_length),
+        "batching": batching,
     }
     write_result(args.work / f"{args.worker}.json", payload)
 
@@ -196,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "pairs": {"train": len(data.train), "test": len(data.test)},
         "tether_over_trl_pairs_per_second": runs["tether"]["pairs_per_second"]
         / runs["trl"]["pairs_per_second"],
+        "tether_plain_over_trl_pairs_per_second": runs["tether-plain"]["pairs_per_second"]
+        / runs["trl"]["pairs_per_second"],
         "total_seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
     print(report(results))
@@ -205,24 +217,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> str:
-    tether, trl = results["runs"]["tether"], results["runs"]["trl"]
-    rows = [
-        [
-            "pairs/s, training loop (warm-up step excluded)",
-            tether["pairs_per_second"],
-            trl["pairs_per_second"],
-        ],
-        ["held-out pair accuracy", tether["heldout_accuracy"], trl["heldout_accuracy"]],
-        ["peak RSS, MiB", tether["peak_rss_mb"], trl["peak_rss_mb"]],
-        ["process wall time, s", tether["process_seconds"], trl["process_seconds"]],
+    runs = results["runs"]
+    tether, plain, trl = runs["tether"], runs["tether-plain"], runs["trl"]
+    figures = [
+        ("pairs/s, training loop (warm-up step excluded)", "pairs_per_second"),
+        ("held-out pair accuracy", "heldout_accuracy"),
+        ("peak RSS, MiB", "peak_rss_mb"),
+        ("process wall time, s", "process_seconds"),
     ]
-    table = markdown_table(
-        ["RM training", "Tether", "TRL", "Tether / TRL"], [[*r, r[1] / r[2]] for r in rows]
-    )
+    rows = [[label, tether[key], plain[key], trl[key], tether[key] / trl[key]] for label, key in figures]
+    table = markdown_table(["RM training", "Tether", "Tether, plain batch", "TRL", "Tether / TRL"], rows)
     return (
         f"RM training, Llama {results['parameters']:,} parameters, {results['pairs']['train']} train / "
         f"{results['pairs']['test']} held-out pairs, batch {results['args']['batch_size']}, "
-        f"{tether['threads']} threads\n\n{table}\n"
+        f"{tether['threads']} threads\n\n{table}\n\nTether: {tether['batching']}\n"
     )
 
 

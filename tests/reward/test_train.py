@@ -254,6 +254,26 @@ def test_training_is_deterministic_on_cpu(world: World, tmp_path: Path) -> None:
     )
 
 
+def test_shared_prefix_batching_takes_the_step_the_plain_batch_takes(world: World, tmp_path: Path) -> None:
+    data = load_preference_data(world.export)
+    # bucket_size 1: the same pairs in each batch whichever length the sampler sorts by.
+    runs, rows = {}, {}
+    for shared in (True, False):
+        cfg = RewardTrainConfig(epochs=1, batch_size=16, lr=3e-3, bucket_size=1, shared_prefix=shared)
+        out = tmp_path / f"shared-{shared}"
+        runs[shared] = train_checkpoint(cfg, data, base=world.policy, out=out)
+        rows[shared] = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
+    on, off = runs[True], runs[False]
+    assert "common prefix read once" in on.batching and "within" in on.batching
+    assert off.batching == "pairs batched as two full sequences (shared_prefix is off)"
+    assert json.loads((tmp_path / "shared-True" / META_FILE).read_text())["batching"] == on.batching
+    # Step 0 starts from the same weights: its figures differ by float32 rounding alone (a sum over 16
+    # pairs in another order, ~1e-7 relative); the tolerance is 100 times that.
+    first_on, first_off = rows[True][0], rows[False][0]
+    for key in ("train/loss", "train/reward_gap", "train/reward_mean", "train/grad_norm"):
+        assert first_on[key] == pytest.approx(first_off[key], rel=1e-5, abs=1e-6), key
+
+
 def test_lora_trains_adapters_and_head_and_saves_a_plain_merged_model(world: World, tmp_path: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
@@ -269,6 +289,7 @@ def test_lora_trains_adapters_and_head_and_saves_a_plain_merged_model(world: Wor
     )
     assert torch.equal(before["transformer.h.0.mlp.c_fc.weight"], after["transformer.h.0.mlp.c_fc.weight"])
     assert result.metrics["train/accuracy"] > 0.7
+    assert "common prefix read once" in result.batching  # through peft's wrapper of the head
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm", use_safetensors=True)
     assert model.config.num_labels == 1 and model.config.pad_token_id is not None
 
@@ -318,6 +339,7 @@ def test_cli_trains_on_the_latest_export_from_the_policy(world: World) -> None:
     assert f"using export {world.export_id}" in out and f"using policy {world.policy_id}" in out
     assert "warning:" in out and "min_pairs" in out
     assert "reward model reward_model-" in out and "held-out accuracy" in out
+    assert "common prefix read once" in out
     saved = out.split("saved to ")[1].split()[0]
     assert Path(saved).parent == world.project.state_dir / "models"
     assert (Path(saved) / "model.safetensors").is_file()

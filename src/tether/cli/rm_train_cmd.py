@@ -68,6 +68,13 @@ def train(
     seed: Annotated[
         int, typer.Option(help="Seed of the head's initialization and the batch order.")
     ] = _D.seed,
+    shared_prefix: Annotated[
+        bool,
+        typer.Option(
+            "--shared-prefix/--no-shared-prefix",
+            help="Read a pair's common prompt once, where a check shows the model reads it exactly.",
+        ),
+    ] = _D.shared_prefix,
     strict: Annotated[
         bool, typer.Option("--strict", help="Refuse an export labelled under a different spec.")
     ] = False,
@@ -88,6 +95,7 @@ def train(
             margin=margin,
             center_coef=center_coef,
             seed=seed,
+            shared_prefix=shared_prefix,
         )
     except ValueError as exc:
         raise TetherInputError(f"tether rm train: {exc}") from None
@@ -117,6 +125,8 @@ def train(
         f"reward model {ident}: {result.pairs} pairs, {result.steps} steps, "
         f"train accuracy {m['train/accuracy']:.3f}{heldout}, {result.pairs_per_second:.1f} pairs/s"
     )
+    if result.batching:
+        console.print(f"  {escape(result.batching)}")
     if result.skipped_long:
         console.print(f"  left out {result.skipped_long} pairs longer than {cfg.max_length} tokens")
     from tether.reward.data import read_manifest

@@ -56,6 +56,10 @@ class RewardTrainConfig:
     batches are shuffled, so a batch holds pairs of similar length and padding stays small (1 disables it)."""
     grad_clip: float = 1.0
     """Clip the gradient's global norm to this value (0 turns clipping off)."""
+    shared_prefix: bool = True
+    """Read a pair's common prefix (its prompt) once, in one row with both replies
+    (`tether.reward.shared_prefix`), where a check on the first pairs shows that the model reads it
+    exactly; off, or where the check fails, both full sequences are read, as TRL does."""
 
     def __post_init__(self) -> None:
         problems = [

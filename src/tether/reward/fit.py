@@ -27,6 +27,15 @@ from tether.reward.config import RewardTrainConfig, batch_split, lr_factor, sche
 from tether.reward.data import EncodedPair, LengthBucketSampler, PairCollator
 from tether.reward.loss import bradley_terry_loss, decided_accuracy
 from tether.reward.model import rewards, trainable_parameters
+from tether.reward.shared_prefix import (
+    SharedPrefixCollator,
+    common_prefix,
+    implementation_of,
+    score_head,
+    shared_length,
+    shared_rewards,
+    works_for,
+)
 
 StepCallback = Callable[[int, int, dict[str, float]], None]
 """on_step(step, total_steps, metrics): called for every optimizer step, on the main process, in bursts of
@@ -47,6 +56,7 @@ class FitOutcome:
     seconds: float
     pairs_per_second: float
     """Pairs over all processes per second."""
+    batching: Batching
 
 
 def fit(
@@ -64,8 +74,10 @@ def fit(
     Metrics stay on the device and are read back every `cfg.log_every` steps in one transfer: a read
     per step would make the host wait for the accelerator at every step instead of queueing ahead."""
     split = batch_split(cfg, world_size=accelerator.num_processes)
+    model, optimizer = prepare(model, cfg, split, accelerator)
+    score, batching = choose_batching(model, pairs, cfg, pad_id=pad_id, accelerator=accelerator)
     sampler = LengthBucketSampler(
-        [p.length for p in pairs],
+        [shared_length(p) if batching.shared else p.length for p in pairs],
         batch_size=cfg.batch_size,
         bucket_size=cfg.bucket_size,
         seed=cfg.seed,
@@ -78,10 +90,9 @@ def fit(
     loader: DataLoader[EncodedPair] = DataLoader(
         list(pairs),  # type: ignore[arg-type]  # a list is a map-style dataset; the stubs say Dataset
         batch_sampler=sampler,
-        collate_fn=PairCollator(pad_id),
+        collate_fn=SharedPrefixCollator(pad_id) if batching.shared else PairCollator(pad_id),
         pin_memory=accelerator.device.type == "cuda",
     )
-    model, optimizer = prepare(model, cfg, split, accelerator)
     plan = schedule(cfg, sampler.steps_per_epoch)
     sink = metrics_file.open("a", encoding="utf-8") if metrics_file else None
     model.train()
@@ -93,7 +104,9 @@ def fit(
         for epoch in range(cfg.epochs):
             for micro_batches in optimizer_steps(loader, split.accumulation, accelerator.device):
                 lr = cfg.lr * lr_factor(step, plan)
-                values = train_step(model, micro_batches, optimizer, cfg, lr=lr, accelerator=accelerator)
+                values = train_step(
+                    model, micro_batches, optimizer, cfg, lr=lr, accelerator=accelerator, score=score
+                )
                 pending.append(({"step": step, "epoch": epoch, "train/lr": lr}, values))
                 # Equal shares on every rank: this rank's pairs times the world is the global batch.
                 seen += sum(b["margin"].shape[0] for b in micro_batches) * split.world_size
@@ -106,7 +119,7 @@ def fit(
     model.eval()
     last = [r for r in rows if r["epoch"] == cfg.epochs - 1]
     final = {key: _finite_mean([r[key] for r in last]) for key in ("train/loss", "train/accuracy")}
-    return FitOutcome(model, step, final, seconds, seen / seconds if seconds else 0.0)
+    return FitOutcome(model, step, final, seconds, seen / seconds if seconds else 0.0, batching)
 
 
 def _finite_mean(values: Sequence[float]) -> float:
@@ -128,6 +141,62 @@ def prepare(
         plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = split.per_device
     prepared_model, prepared_optimizer = accelerator.prepare(model, optimizer)
     return prepared_model, prepared_optimizer
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How the pairs were batched, and why."""
+
+    shared: bool
+    """One shared-prefix row per pair (`tether.reward.shared_prefix`), else two full sequences."""
+    note: str
+    """What the check found, or why the plain batch was used."""
+    slots_per_pair: float
+    """Mean token slots a pair takes before padding: P + C + R shared, else both full lengths."""
+    plain_slots_per_pair: float
+    """The same for two full sequences, for comparison."""
+
+    def describe(self) -> str:
+        if not self.shared:
+            return f"pairs batched as two full sequences ({self.note})"
+        return (
+            f"pairs batched with their common prefix read once: {self.slots_per_pair:.0f} token slots per "
+            f"pair instead of {self.plain_slots_per_pair:.0f} ({self.note})"
+        )
+
+
+CHECK_PAIRS = 8
+"""Pairs the shared-prefix check reads both ways: those with the longest common prefixes."""
+
+
+def choose_batching(
+    model: torch.nn.Module,
+    pairs: Sequence[EncodedPair],
+    cfg: RewardTrainConfig,
+    *,
+    pad_id: int,
+    accelerator: Accelerator,
+) -> tuple[Callable[[torch.nn.Module, Batch], torch.Tensor], Batching]:
+    """The reward function of a micro-batch and the batching it reads, decided the same on every rank:
+    shared prefixes where `cfg.shared_prefix` asks and the model reads them exactly (`works_for`)."""
+    plain = sum(len(p.chosen_ids) + len(p.rejected_ids) for p in pairs) / max(1, len(pairs))
+    shared_slots = sum(shared_length(p) for p in pairs) / max(1, len(pairs))
+    if not cfg.shared_prefix:
+        return rewards, Batching(False, "shared_prefix is off", plain, plain)
+    probe = sorted(pairs, key=lambda p: -common_prefix(p.chosen_ids, p.rejected_ids))[:CHECK_PAIRS]
+    implementation = implementation_of(accelerator.unwrap_model(model))
+    ok, note = works_for(model, probe, pad_id=pad_id, implementation=implementation)
+    # Every rank must batch alike: shared only where all of them found it exact.
+    votes = accelerator.gather(torch.tensor([float(ok)], device=accelerator.device))
+    if not bool(votes.min() > 0):
+        return rewards, Batching(False, note if not ok else "another process's check failed", plain, plain)
+    head = score_head(model)
+    assert head is not None  # works_for found it
+
+    def score(m: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        return shared_rewards(m, batch, head=head, implementation=implementation)
+
+    return score, Batching(True, note, shared_slots, plain)
 
 
 def optimizer_steps(
@@ -155,6 +224,7 @@ def train_step(
     *,
     lr: float,
     accelerator: Accelerator,
+    score: Callable[[torch.nn.Module, Batch], torch.Tensor] = rewards,
 ) -> torch.Tensor:
     """One optimizer step on this rank's micro-batches of a global batch; METRICS as a (5,) device tensor.
 
@@ -163,8 +233,8 @@ def train_step(
     measured = []
     for batch in micro_batches:
         with accelerator.accumulate(model):
-            # 1. forward: chosen and rejected together
-            r_chosen, r_rejected = rewards(model, batch).chunk(2)  # (2b,) -> (b,), (b,); b per device
+            # 1. forward: chosen and rejected together (`score`: plain or shared-prefix rows)
+            r_chosen, r_rejected = score(model, batch).chunk(2)  # (2b,) -> (b,), (b,); b per device
             # 2. loss
             margin = batch["margin"] if cfg.margin else None
             tie = batch.get("tie")  # (b,) bool: kept ties train toward equal rewards

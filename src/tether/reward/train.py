@@ -88,6 +88,8 @@ class TrainResult:
     pairs_per_second: float
     """Training pairs over all processes per second."""
     warnings: list[str]
+    batching: str = ""
+    """How the pairs were batched (shared prefixes or full sequences) and why (`fit.Batching`)."""
 
 
 # --- the project-level entry point ------------------------------------------------------------------------
@@ -222,6 +224,7 @@ def train_checkpoint(
             seconds=fitted.seconds,
             pairs_per_second=fitted.pairs_per_second,
             warnings=list(provenance.get("warnings", [])),
+            batching=fitted.batching.describe(),
         )
         # 6. save (rank 0). Collecting the weights is collective: FSDP and ZeRO-3 gather their shards
         # here, so every rank takes part. LoRA merges its adapters from the module instead.
@@ -303,4 +306,5 @@ def checkpoint_meta(
         "metrics": result.metrics,
         "seconds": round(result.seconds, 3),
         "pairs_per_second": round(result.pairs_per_second, 2),
+        "batching": result.batching,
     }
