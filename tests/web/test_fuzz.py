@@ -225,3 +225,30 @@ def test_openapi_lists_the_v1_paths(web_sqlite: WebProject) -> None:
     assert judgment["additionalProperties"] is False
     assert set(judgment["required"]) == {"assignment_id", "choice", "strength", "rationale"}
     assert judgment["properties"]["choice"]["enum"] == ["A", "B", "tie"]
+
+
+def test_openapi_declares_the_security_schemes_of_raters_and_feedback_keys(web_sqlite: WebProject) -> None:
+    schema = web_sqlite.client().get("/api/v1/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["RaterToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schemes["RaterToken"]["description"],
+    }
+    assert schemes["FeedbackKey"]["type"] == "apiKey"
+    assert (schemes["FeedbackKey"]["in"], schemes["FeedbackKey"]["name"]) == ("header", "X-API-Key")
+    assert schemes["FeedbackKeyBearer"]["scheme"] == "bearer"
+
+    def security(path: str, method: str) -> list[str]:
+        return sorted(name for req in schema["paths"][path][method].get("security", []) for name in req)
+
+    for path, method in [
+        ("/api/v1/me", "get"),
+        ("/api/v1/assignments/next", "get"),
+        ("/api/v1/judgments", "post"),
+        ("/api/v1/admin/raters", "get"),
+        ("/api/v1/grading/next", "get"),
+        ("/api/v1/redteam/findings", "post"),
+    ]:
+        assert security(path, method) == ["RaterToken"], path
+    assert security("/api/v1/feedback", "post") == ["FeedbackKey", "FeedbackKeyBearer"]

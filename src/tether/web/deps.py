@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from tether.errors import TetherInputError
 from tether.labeling.context import LabelingContext
@@ -153,19 +155,30 @@ def unauthorized() -> HTTPException:
     )
 
 
+RATER_TOKEN = HTTPBearer(
+    auto_error=False,  # our own 401, with its message, rather than FastAPI's
+    scheme_name="RaterToken",
+    description="A rater's token, from `tether raters add` or an admin: `Authorization: Bearer <token>`.",
+)
+"""The JSON API's security scheme, declared in /api/v1/openapi.json for generated clients."""
+
+
 def header_token(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header, unchecked; None without one."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    """The token of an `Authorization: Bearer <token>` header, unchecked; None without one (for the
+    checks that run before FastAPI's dependencies, `authz.refusal`)."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
-async def bearer_token(request: Request) -> str:
+async def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(RATER_TOKEN)],
+) -> str:
     """The bearer token, not yet checked (see `authenticated`); 401 without one.
 
     The two routes raters call in a loop check it inside their own transaction, which saves a
     second transaction (and, on SQLite, a second turn at the lock) per request."""
-    token = header_token(request)
-    if token is None:
+    token = credentials.credentials.strip() if credentials is not None else ""
+    if not token:
         raise unauthorized()
     return token
 

@@ -17,10 +17,11 @@ different content is a 409.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from tether.feedback.ingest import FlaggedItem, Problem, check_item, to_new_feedback
@@ -35,12 +36,24 @@ MAX_ITEMS = 500
 SCOPE = "feedback"
 
 
-def presented_key(request: Request) -> str | None:
-    """The key of an `Authorization: Bearer <key>` or an `X-API-Key: <key>` header, unchecked."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("x-api-key", "").strip() or None
+FEEDBACK_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="FeedbackKeyBearer",
+    description="A feedback key (`tether feedback keys create NAME`) as `Authorization: Bearer <key>`.",
+)
+FEEDBACK_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="FeedbackKey",
+    description="A feedback key (`tether feedback keys create NAME`) in the `X-API-Key` header.",
+)
+
+
+def presented_key(bearer: HTTPAuthorizationCredentials | None, header: str | None) -> str | None:
+    """The key of an `Authorization: Bearer <key>` or else an `X-API-Key: <key>` header, unchecked."""
+    if bearer is not None and bearer.credentials.strip():
+        return bearer.credentials.strip()
+    return (header or "").strip() or None
 
 
 def _unauthorized() -> HTTPException:
@@ -124,9 +137,14 @@ def _store(state: WebState, items: list[FlaggedItem]) -> list[FeedbackOutcome]:
 
 
 @router.post("/feedback", status_code=201, responses={200: {"description": "every item was a duplicate"}})
-async def post_feedback(request: Request, state: State) -> JSONResponse:
+async def post_feedback(
+    request: Request,
+    state: State,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(FEEDBACK_BEARER)],
+    header: Annotated[str | None, Depends(FEEDBACK_HEADER)],
+) -> JSONResponse:
     """Store flagged production items (one, or a batch); each is stored once per idempotency key."""
-    key = presented_key(request)
+    key = presented_key(bearer, header)
     if key is None:
         raise _unauthorized()
     await run_in_threadpool(_check_key, state, key)
