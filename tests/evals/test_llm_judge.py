@@ -35,7 +35,9 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 def judge(spec: Spec, endpoint: str, sleeps: list[float] | None = None, retries: int = 2) -> LLMJudgeGrader:
-    config = JudgeConfig(endpoint=endpoint, model="judge", max_retries=retries, backoff_s=0.25, timeout_s=5)
+    config = JudgeConfig(  # exact waits: jitter off
+        endpoint=endpoint, model="judge", max_retries=retries, backoff_s=0.25, timeout_s=5, jitter=0.0
+    )
     log = sleeps if sleeps is not None else []
     return LLMJudgeGrader(ChatJudge(config, spec, sleep=log.append))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -63,6 +64,8 @@ def sleeps() -> SleepLog:
 
 
 def make_judge(spec: Spec, endpoint: str, sleeps: SleepLog, **config: object) -> ChatJudge:
+    """A judge whose waits are exact (no jitter) unless the test asks for jitter."""
+    config = {"jitter": 0.0, **config}
     cfg = JudgeConfig(endpoint=endpoint, model="fake-judge", **config)  # type: ignore[arg-type]
     return ChatJudge(cfg, spec, sleep=sleeps)
 
@@ -163,6 +166,43 @@ def test_retry_after_header_sets_a_floor(spec: Spec, fake: FakeOpenAI, sleeps: S
     assert sleeps.delays == [7.0]
 
 
+def test_408_and_409_are_retried_and_an_http_date_retry_after_is_honoured(
+    spec: Spec, fake: FakeOpenAI, sleeps: SleepLog
+) -> None:
+    from email.utils import format_datetime
+
+    fake.policy = prefer_containing("can not help")
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    fake.script(Fault(status=408), Fault(status=409, headers={"Retry-After": later}))
+    with make_judge(spec, fake.endpoint, sleeps) as judge:
+        assert judge.judge(PROMPT, REFUSAL, HOWTO).choice == "A"
+    assert sleeps.delays[0] == 0.5
+    # The date is 30 s ahead when sent, a little less when read; seconds resolution rounds down.
+    assert 27.0 <= sleeps.delays[1] <= 30.0
+
+
+def test_waits_are_capped_by_max_wait(spec: Spec, fake: FakeOpenAI, sleeps: SleepLog) -> None:
+    fake.script(Fault(status=429, headers={"Retry-After": "3600"}), Fault(status=503))
+    with make_judge(spec, fake.endpoint, sleeps, max_wait_s=5.0, backoff_s=4.0) as judge:
+        judge.judge(PROMPT, REFUSAL, HOWTO)
+    assert sleeps.delays == [5.0, 5.0]  # an hour asked, 8 s of backoff: both capped
+
+
+def test_jitter_takes_a_random_share_off_each_backoff(spec: Spec, fake: FakeOpenAI) -> None:
+    import random
+
+    waits = []
+    for seed in (1, 2):
+        fake.script(Fault(status=503), Fault(status=503), Fault(status=503))
+        log = SleepLog()
+        cfg = JudgeConfig(endpoint=fake.endpoint, model="fake-judge", jitter=0.5)
+        with ChatJudge(cfg, spec, sleep=log, rng=random.Random(seed)) as judge:
+            judge.judge(PROMPT, REFUSAL, HOWTO)
+        assert all(0.5 * full <= d <= full for d, full in zip(log.delays, [0.5, 1.0, 2.0], strict=True))
+        waits.append(log.delays)
+    assert waits[0] != waits[1]  # two clients after the same failure do not retry in lockstep
+
+
 def test_gives_up_after_max_retries(spec: Spec, fake: FakeOpenAI, sleeps: SleepLog) -> None:
     fake.script(*[Fault(status=503)] * 10)
     with (
@@ -208,7 +248,14 @@ def test_caller_client_is_used_and_left_open(spec: Spec, fake: FakeOpenAI, sleep
 
 @pytest.mark.parametrize(
     ("endpoint", "kwargs"),
-    [("127.0.0.1:8000/v1", {}), ("ftp://host/v1", {}), ("http:///v1", {}), ("http://h/v1", {"timeout_s": 0})],
+    [
+        ("127.0.0.1:8000/v1", {}),
+        ("ftp://host/v1", {}),
+        ("http:///v1", {}),
+        ("http://h/v1", {"timeout_s": 0}),
+        ("http://h/v1", {"jitter": 1.5}),
+        ("http://h/v1", {"max_wait_s": -1}),
+    ],
 )
 def test_config_validation(endpoint: str, kwargs: dict[str, float]) -> None:
     with pytest.raises(TetherInputError):

@@ -22,10 +22,12 @@ verdict that only reflects presentation order never becomes a confident training
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -33,6 +35,7 @@ from urllib.parse import urlparse
 import httpx
 
 from tether.errors import TetherError, TetherInputError
+from tether.labeling.retry_policy import next_wait, retry_after, retryable
 from tether.spec.model import Dimension, Spec
 
 Choice = Literal["A", "B", "tie"]
@@ -40,8 +43,6 @@ ShownChoice = Literal["first", "second", "tie"]
 
 EXCERPT_CHARS = 200
 """How much of an unparseable reply or error body an error message quotes."""
-MAX_RETRY_AFTER_S = 60.0
-"""Cap on a server's Retry-After, so a misbehaving server cannot park a labeling run for hours."""
 
 _CHOICE_WORDS: dict[str, ShownChoice] = {
     "1": "first", "first": "first", "a": "first", "response 1": "first",
@@ -80,7 +81,13 @@ class JudgeConfig:
     max_retries: int = 5
     """Retries after the first attempt on connection errors, timeouts, HTTP 429 and 5xx."""
     backoff_s: float = 0.5
-    """Delay before retry k (0-based) is backoff_s * 2**k seconds; no jitter, so runs are repeatable."""
+    """Delay before retry k (0-based) is backoff_s * 2**k seconds, less a random share (`jitter`)."""
+    jitter: float = 0.5
+    """Largest share of each backoff taken off at random (0.5: "equal jitter"), so that raters
+    retrying after the same outage do not return in lockstep; 0 waits exactly backoff_s * 2**k."""
+    max_wait_s: float = 60.0
+    """Longest wait before one retry, whatever the backoff or the server's Retry-After asks, so a
+    misbehaving server cannot park a labeling run for hours."""
     temperature: float = 0.0
     """Sampling temperature; 0 makes verdicts as reproducible as the server allows."""
 
@@ -93,11 +100,14 @@ class JudgeConfig:
             )
         if not self.model.strip():
             raise TetherInputError("judge model name is empty; pass --model NAME")
-        if self.timeout_s <= 0 or self.max_retries < 0 or self.backoff_s < 0:
+        if self.timeout_s <= 0 or self.max_retries < 0 or self.backoff_s < 0 or self.max_wait_s < 0:
             raise TetherInputError(
-                f"judge timeout_s must be > 0 and max_retries, backoff_s >= 0; got timeout_s="
-                f"{self.timeout_s}, max_retries={self.max_retries}, backoff_s={self.backoff_s}"
+                f"judge timeout_s must be > 0 and max_retries, backoff_s, max_wait_s >= 0; got timeout_s="
+                f"{self.timeout_s}, max_retries={self.max_retries}, backoff_s={self.backoff_s}, "
+                f"max_wait_s={self.max_wait_s}"
             )
+        if not 0 <= self.jitter <= 1:
+            raise TetherInputError(f"judge jitter must be in [0, 1], got {self.jitter}")
 
     @property
     def url(self) -> str:
@@ -307,13 +317,6 @@ def _completion_text(response: httpx.Response) -> str:
     return content
 
 
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return min(MAX_RETRY_AFTER_S, max(0.0, float(response.headers.get("retry-after", 0))))
-    except ValueError:
-        return 0.0  # an HTTP-date Retry-After is rare for APIs; fall back to plain backoff
-
-
 class ChatJudge:
     """Judges pairs against a spec by asking a chat model in both presentation orders."""
 
@@ -324,10 +327,13 @@ class ChatJudge:
         *,
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.spec = spec
         self._sleep = sleep
+        # Unseeded by default: jitter exists to tell apart clients that would otherwise wait alike.
+        self._rng = rng or random.Random()
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=config.timeout_s)
 
@@ -346,35 +352,44 @@ class ChatJudge:
         return AIVerdict(choice, strength, rationale, consistent, a_first, b_first)
 
     def complete(self, messages: list[dict[str, str]]) -> str:
-        """POST one chat completion, retrying transient failures with exponential backoff.
+        """POST one chat completion, retrying transient failures with jittered exponential backoff
+        (`retry_policy`), at least as long as a Retry-After asks and at most `max_wait_s` per wait.
 
         Raises JudgeUnreachable when no attempt could connect, JudgeUnavailable when attempts
-        connected but kept failing, TetherInputError on a non-retryable 4xx."""
+        connected but kept failing, TetherInputError on a 4xx that a retry will not heal."""
         cfg = self.config
         body = {"model": cfg.model, "messages": messages, "temperature": cfg.temperature}
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
         attempts = cfg.max_retries + 1
-        last_error, wait_floor, connected = "", 0.0, False
+        last_error, wait_floor, connected = "", None, False
         for attempt in range(attempts):
             if attempt:
-                self._sleep(max(cfg.backoff_s * 2 ** (attempt - 1), wait_floor))
+                wait = next_wait(
+                    attempt - 1,
+                    base=cfg.backoff_s,
+                    jitter=cfg.jitter,
+                    rng=self._rng,
+                    asked=wait_floor,
+                    cap=cfg.max_wait_s,
+                )
+                self._sleep(wait)
             try:
                 response = self._client.post(cfg.url, json=body, headers=headers, timeout=cfg.timeout_s)
             except httpx.ConnectError as exc:
-                last_error, wait_floor = f"{type(exc).__name__}: {exc}", 0.0
+                last_error, wait_floor = f"{type(exc).__name__}: {exc}", None
                 continue
             except httpx.TimeoutException as exc:
-                last_error, wait_floor = f"timed out after {cfg.timeout_s}s ({type(exc).__name__})", 0.0
+                last_error, wait_floor = f"timed out after {cfg.timeout_s}s ({type(exc).__name__})", None
                 connected = connected or not isinstance(exc, httpx.ConnectTimeout)
                 continue
             except httpx.TransportError as exc:
-                last_error, wait_floor, connected = f"{type(exc).__name__}: {exc}", 0.0, True
+                last_error, wait_floor, connected = f"{type(exc).__name__}: {exc}", None, True
                 continue
             connected = True
             status = response.status_code
-            if status == 429 or status >= 500:
+            if retryable(status):
                 last_error = f"HTTP {status}: {_excerpt(response.text)}"
-                wait_floor = _retry_after(response)
+                wait_floor = retry_after(response.headers.get("retry-after"), now=datetime.now(UTC))
                 continue
             if status >= 300:
                 # Other 4xx (401 bad key, 404 wrong path or model) will not heal by retrying.

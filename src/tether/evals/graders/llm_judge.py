@@ -178,6 +178,7 @@ def llm_judge(
     timeout: float = 30.0,
     max_retries: int = 3,
     backoff: float = 0.5,
+    jitter: float = 0.5,
 ) -> Grader:
     """A chat-model judge at ``base_url``; the API key is read from the env var ``api_key_env`` if named."""
     api_key = None
@@ -193,6 +194,7 @@ def llm_judge(
             timeout_s=float(timeout),
             max_retries=int(max_retries),
             backoff_s=float(backoff),
+            jitter=float(jitter),
         )
     except (TypeError, ValueError) as err:
         raise TetherInputError(f"grader {NAME}: {err}") from err
