@@ -50,12 +50,17 @@ def test_report_escapes_text_and_needs_nothing_from_outside(tmp_path: Path) -> N
     assert "<script" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert "&lt;b&gt;chosen&lt;/b&gt;" in html and "&lt;img src=x&gt;" in html
     assert "rejected&#34; onmouseover=&#34;x" in html
-    assert "http://" not in html and "https://" not in html and "<img" not in html and "<link" not in html
+    # The SVG namespace is a name, not a request; nothing else may point outside the page.
+    outside = html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "http://" not in outside and "https://" not in outside and "<img" not in html and "<link" not in html
+    assert "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'" in html
     assert html.count("<svg") == 3  # accuracy, accuracy against gold, reliability diagram
     assert "FAILED" in html and "filler" in html and "+0.700" in html
     assert "safety" in html and "pick the longer response" in html
+    (tmp_path / "r.html").write_text("old page", encoding="utf-8")
     path = write_report(tmp_path / "r.html", report)
     assert path.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # replaced whole, no temporary left
 
 
 def test_report_shows_each_gate_check_with_its_status_interval_and_bar() -> None:

@@ -6,11 +6,7 @@ Writes are atomic: a half-written export never appears under its final name.
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from tether.conversation import as_dicts, conversation, is_single_turn, last_user_turn, with_system
 from tether.errors import TetherInputError
+from tether.files import check_free_dir, staged_dir
 from tether.labeling.export import COLUMNS, PreferenceRow
 
 if TYPE_CHECKING:
@@ -59,15 +56,13 @@ def write_export(
         )
     if fmt != CONVERSATIONAL:
         _refuse_conversations(train, test, fmt, system)
-    _check_out_dir(out_dir)
+    check_free_dir(out_dir)
     # Serialize before touching the disk: a manifest that is not JSON fails with nothing written.
     manifest_text = (
         json.dumps(_full_manifest(manifest, fmt, train, test), indent=2, ensure_ascii=False) + "\n"
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it 0o700; the export is not a secret
+    with staged_dir(out_dir) as staging:
+        assert staging is not None  # enabled: this process writes
         if fmt == CONVERSATIONAL:
             _write_jsonl(staging, train, test, conversational=True, system=system)
         elif fmt == "jsonl":
@@ -75,29 +70,7 @@ def write_export(
         else:
             _save_hf(staging, train, test)
         (staging / MANIFEST_NAME).write_text(manifest_text, encoding="utf-8")
-        _move_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return sorted(path for path in out_dir.rglob("*") if path.is_file())
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise TetherInputError(f"{out_dir}: exists and is not a directory; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        raise TetherInputError(f"{out_dir}: directory is not empty; choose a new --out or remove it first")
-
-
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    # rename(2) replaces an empty directory atomically and refuses a non-empty one, which also catches a
-    # directory that filled up after _check_out_dir looked at it.
-    try:
-        os.replace(staging, out_dir)
-    except OSError as exc:
-        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-            raise TetherInputError(f"{out_dir}: directory is not empty; choose a new --out") from exc
-        raise
 
 
 def _full_manifest(

@@ -8,8 +8,6 @@ The page loads nothing: no script, no font, no image, no stylesheet link. Charts
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
+from tether.files import write_text_atomic
 from tether.report import svg
 from tether.report.model import (
     EvalSection,
@@ -28,6 +27,7 @@ from tether.report.model import (
     ReportData,
     RLSection,
 )
+from tether.report.svg import CHART_CSS
 
 TEMPLATE = "report.html.j2"
 
@@ -214,21 +214,11 @@ def render_report(data: ReportData) -> str:
             data=data,
             summary=[summary_row(it) for it in data.iterations],
             charts={it.number: iteration_charts(it) for it in data.iterations},
+            chart_css=CHART_CSS,
         )
     )
 
 
 def write_report(data: ReportData, out: Path) -> Path:
     """Write the page to `out` through a temporary file, so `out` is never half-written."""
-    page = render_report(data)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make a report meant for sharing unreadable to others
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_text_atomic(out, render_report(data))

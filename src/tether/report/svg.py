@@ -17,6 +17,15 @@ from markupsafe import Markup, escape
 PALETTE = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#4a5568", "#b7791f", "#319795")
 MAX_POINTS = 300
 """Most points a line keeps: about one per two pixels of a 600-pixel plot."""
+CHART_CSS = Markup(
+    "svg text{font-size:12px;fill:#2d3748}svg .tick{fill:#718096;font-size:11px}svg .ref{fill:#c53030}\n"
+    "svg .frame{fill:none;stroke:#a0aec0}svg .grid{stroke:#edf2f7}svg .axis{stroke:#4a5568}\n"
+    "svg .bar{fill:#90cdf4}svg .whisker{stroke:#1a202c;stroke-width:2}"
+    "svg .marker{stroke:#c53030;stroke-width:2}\n"
+    "svg .diagonal{stroke:#a0aec0;stroke-dasharray:4 3}svg .point{fill:#2b6cb0;fill-opacity:.75}\n"
+)
+"""The classes these charts draw with, for a page's one <style> element (the pages' CSP allows
+inline styles and nothing else)."""
 
 Point = tuple[float, float]
 

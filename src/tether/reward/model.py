@@ -7,18 +7,13 @@ checkpoint loads with the same class. Weights are read from safetensors only.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tether.errors import TetherInputError
 from tether.hf import ensure_pad_token, quiet_transformers, require_safetensors
 from tether.reward.config import RewardTrainConfig
 from tether.reward.data import EncodedPair, PairCollator
@@ -135,33 +130,3 @@ def disable_dropout(model: torch.nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
-
-
-def check_out_dir(out: Path) -> None:
-    """Raise unless `out` is free for a new checkpoint: missing, or an empty directory."""
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
-        raise TetherInputError(f"{out}: already exists and is not an empty directory; choose a new --out")
-
-
-@contextmanager
-def staged_dir(out: Path, *, enabled: bool = True) -> Iterator[Path | None]:
-    """A hidden sibling of `out` to write the checkpoint into, renamed to `out` when the block succeeds and
-    removed when it fails, so a half-written checkpoint never appears. Yields None when not `enabled`
-    (the other processes of a data-parallel run, which write nothing)."""
-    if not enabled:
-        yield None
-        return
-    check_out_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        stage.chmod(0o755)  # mkdtemp makes it 0o700; a checkpoint is not a secret
-        yield stage
-        # rename(2) replaces an empty directory and refuses a non-empty one, atomically.
-        try:
-            os.replace(stage, out)
-        except OSError as exc:
-            raise TetherInputError(f"{out}: became non-empty during training; choose a new --out") from exc
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise

@@ -1,76 +1,51 @@
 """`rm_eval.html`: one static, self-contained page per reward-model evaluation.
 
-No scripts and no CDN: the charts are inline SVG whose coordinates are computed here, and every
-piece of text (prompts and responses come from users and models) goes through Jinja2's autoescape.
+No scripts and no CDN: the charts are the loop report's inline SVG (`tether.report.svg`), a
+Content-Security-Policy of `default-src 'none'` makes the browser refuse any request the page might
+still contain, and every piece of text (prompts and responses come from users and models) goes
+through Jinja2's autoescape. The page is written whole (`tether.files.write_text_atomic`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
+from markupsafe import Markup
 
+from tether.files import write_text_atomic
+from tether.report.svg import CHART_CSS, Bar, Bin, interval_bars, reliability_diagram
 from tether.reward.evaluate import Accuracy, RMReport
 from tether.reward.gate import GateCheck, GateVerdict, format_against, format_bar
 from tether.reward.probes import ProbeResult
 
-BAR_LEFT, BAR_WIDTH, ROW_HEIGHT = 130, 320, 26
-PLOT = 240
-"""Side of the reliability diagram, in pixels."""
 
-
-@dataclass(frozen=True)
-class _Bar:
-    label: str
-    y: float
-    width: float
-    low: float | None
-    high: float | None
-    bar: float | None
-    text: str
-
-
-def _x(value: float) -> float:
-    return BAR_LEFT + BAR_WIDTH * value
-
-
-def accuracy_bars(by_dimension: dict[str, Accuracy], bars: dict[str, float]) -> list[_Bar]:
-    """One bar per dimension: accuracy, its interval as a whisker, and the gate's bar as a tick."""
-    out = []
-    for i, (dim, acc) in enumerate(by_dimension.items()):
-        value = acc.accuracy
-        out.append(
-            _Bar(
-                label=dim,
-                y=10 + i * ROW_HEIGHT,
-                width=BAR_WIDTH * (value or 0.0),
-                low=None if acc.low is None else _x(acc.low),
-                high=None if acc.high is None else _x(acc.high),
-                bar=_x(bars[dim]) if dim in bars else None,
-                text="no pairs" if value is None else f"{value:.2f} (n={acc.n})",
-            )
+def accuracy_bars(by_dimension: dict[str, Accuracy], bars: dict[str, float], *, title: str) -> Markup:
+    """One bar per dimension on [0, 1]: accuracy, its interval as a whisker, the gate's bar as a tick."""
+    rows = [
+        Bar(
+            label=dim,
+            value=acc.accuracy,
+            low=acc.low,
+            high=acc.high,
+            marker=bars.get(dim),
+            text="no pairs" if acc.accuracy is None else f"{acc.accuracy:.2f} (n={acc.n})",
         )
-    return out
-
-
-def reliability_points(report: RMReport) -> list[dict[str, float]]:
-    """Bin centres of the reliability diagram in SVG coordinates, radius by bin size."""
-    bins = [b for b in report.calibration.bins if b.count and b.mean_probability is not None]
-    largest = max((b.count for b in bins), default=1)
-    return [
-        {
-            "x": 20 + PLOT * (b.mean_probability or 0.0),
-            "y": 10 + PLOT * (1 - (b.observed or 0.0)),
-            "r": 2 + 6 * (b.count / largest) ** 0.5,
-            "count": b.count,
-            "p": b.mean_probability or 0.0,
-            "obs": b.observed or 0.0,
-        }
-        for b in bins
+        for dim, acc in by_dimension.items()
     ]
+    return interval_bars(rows, title=title, domain=(0.0, 1.0))
+
+
+def reliability(report: RMReport) -> Markup:
+    """The reliability diagram of the report's calibration bins (empty bins left out)."""
+    bins = [
+        Bin(b.mean_probability, b.observed, b.count)
+        for b in report.calibration.bins
+        if b.count and b.mean_probability is not None and b.observed is not None
+    ]
+    return reliability_diagram(bins)
 
 
 def _num(value: float | None, spec: str = ".3f") -> str:
@@ -108,37 +83,36 @@ def render_report(
     env.filters["num"] = _num
     env.filters["cells"] = check_cells
     bars = dimension_bars or {}
+    gold = report.gold
     context: dict[str, Any] = {
         "title": title,
         "r": report,
         "probes": list(probes),
         "verdict": verdict,
-        "bars": accuracy_bars(report.by_dimension, bars),
-        "gold_bars": accuracy_bars(report.gold.by_dimension, bars) if report.gold else [],
-        "points": reliability_points(report),
-        "plot": PLOT,
-        "svg_width": BAR_LEFT + BAR_WIDTH + 120,
-        "row_height": ROW_HEIGHT,
-        "bar_left": BAR_LEFT,
+        "accuracy_chart": accuracy_bars(report.by_dimension, bars, title="Accuracy by dimension"),
+        "gold_chart": accuracy_bars(gold.by_dimension, bars, title="Accuracy against gold") if gold else None,
+        "reliability_chart": reliability(report),
+        "chart_css": CHART_CSS,
     }
     return env.from_string(_TEMPLATE).render(**context)
 
 
 def write_report(path: Path, report: RMReport, probes: Sequence[ProbeResult] = (), **kwargs: Any) -> Path:
-    path.write_text(render_report(report, probes, **kwargs), encoding="utf-8")
-    return path
+    """Write the page through a temporary file, so `path` is never half-written."""
+    return write_text_atomic(path, render_report(report, probes, **kwargs))
 
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>{{ title }}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}
 .pass{color:#176b2c;font-weight:bold}.fail{color:#a11;font-weight:bold}.marginal{color:#9a5b00;font-weight:bold}
-.text{max-width:320px;white-space:pre-wrap;word-break:break-word}.muted{color:#777}svg text{font-size:12px}
-</style></head><body>
+.text{max-width:320px;white-space:pre-wrap;word-break:break-word}.muted{color:#777}
+{{ chart_css }}</style></head><body>
 <h1>{{ title }}</h1>
 <p class="muted">
 {% for k, v in r.context.items() %}{{ k }}: {{ v }}{% if not loop.last %} · {% endif %}{% endfor %}
@@ -166,32 +140,12 @@ marginal when the interval straddles it; the spec's gate policy decides a margin
 {% endif %}
 {% endif %}
 
-{% macro accuracy_chart(rows) %}
-<svg width="{{ svg_width }}" height="{{ rows|length * row_height + 30 }}" role="img">
-{% for b in rows %}
-<text x="4" y="{{ b.y + 13 }}">{{ b.label }}</text>
-<rect x="{{ bar_left }}" y="{{ b.y }}" width="{{ b.width }}" height="16" fill="#7aa6d6"/>
-{% if b.low is not none %}
-<line x1="{{ b.low }}" x2="{{ b.high }}" y1="{{ b.y + 8 }}" y2="{{ b.y + 8 }}"
- stroke="#123" stroke-width="2"/>
-{% endif %}
-{% if b.bar is not none %}
-<line x1="{{ b.bar }}" x2="{{ b.bar }}" y1="{{ b.y - 2 }}" y2="{{ b.y + 18 }}"
- stroke="#c22" stroke-width="2"/>
-{% endif %}
-<text x="{{ svg_width - 110 }}" y="{{ b.y + 13 }}">{{ b.text }}</text>
-{% endfor %}
-<text x="{{ bar_left }}" y="{{ rows|length * row_height + 24 }}" class="muted">0</text>
-<text x="{{ bar_left + 310 }}" y="{{ rows|length * row_height + 24 }}" class="muted">1</text>
-</svg>
-{% endmacro %}
-
 <h2>Accuracy</h2>
 <p>Overall {{ r.overall.accuracy|num }}
 (95% CI {{ r.overall.low|num }}–{{ r.overall.high|num }}, n={{ r.overall.n }}).
 Strict: a tied reward counts as wrong.
 Bars: accuracy; black: 95% bootstrap interval; red: the gate's minimum.</p>
-{{ accuracy_chart(bars) }}
+{{ accuracy_chart }}
 <table><tr><th>stratum</th><th>accuracy</th><th>95% CI</th><th>n</th></tr>
 {% for s, a in r.by_stratum.items() %}
 <tr><td>{{ s }}</td><td>{{ a.accuracy|num }}</td>
@@ -203,23 +157,14 @@ Bars: accuracy; black: 95% bootstrap interval; red: the gate's minimum.</p>
 <h2>Against gold</h2>
 <p>Overall {{ r.gold.overall.accuracy|num }} on {{ r.gold.overall.n }} pairs where gold prefers one side;
 the raters' labels agreed with gold on {{ r.gold.labels_agree|num }} of them.</p>
-{{ accuracy_chart(gold_bars) }}
+{{ gold_chart }}
 {% endif %}
 
 <h2>Calibration</h2>
 <p>ECE {{ r.calibration.ece|num }} ({{ r.calibration.n_bins }} equal-width bins),
 Brier {{ r.calibration.brier|num }}.
 σ(r<sub>A</sub> − r<sub>B</sub>) against the labels, each pair counted in both orders.</p>
-<svg width="{{ plot + 40 }}" height="{{ plot + 40 }}" role="img">
-<rect x="20" y="10" width="{{ plot }}" height="{{ plot }}" fill="none" stroke="#999"/>
-<line x1="20" y1="{{ plot + 10 }}" x2="{{ plot + 20 }}" y2="10" stroke="#bbb" stroke-dasharray="4 3"/>
-{% for p in points %}
-<circle cx="{{ p.x }}" cy="{{ p.y }}" r="{{ p.r }}" fill="#2b6cb0" fill-opacity=".7">
-<title>predicted {{ p.p|num }}, observed {{ p.obs|num }}, n={{ p.count }}</title></circle>
-{% endfor %}
-<text x="20" y="{{ plot + 30 }}">predicted probability →</text>
-<text x="14" y="{{ plot + 10 }}" transform="rotate(-90 14 {{ plot + 10 }})">observed frequency →</text>
-</svg>
+{{ reliability_chart }}
 
 <h2>Baselines and length</h2>
 <table><tr><th>rule</th><th>accuracy</th></tr>

@@ -32,6 +32,7 @@ from accelerate.utils import set_seed
 from tether.artifacts import REWARD_MODEL_KIND
 from tether.distributed import is_main_process, make_accelerator, process_state, wait_for_everyone
 from tether.errors import TetherInputError
+from tether.files import check_free_dir, staged_dir
 from tether.hashing import content_sha256
 from tether.hf import ScoredLayout, context_length, reply_closing, require_safetensors
 from tether.reward.config import RewardTrainConfig, batch_split
@@ -45,12 +46,10 @@ from tether.reward.data import (
 )
 from tether.reward.fit import StepCallback, fit
 from tether.reward.model import (
-    check_out_dir,
     disable_dropout,
     heldout_metrics,
     load_reward_base,
     save_reward_model,
-    staged_dir,
     with_lora,
 )
 from tether.store import ArtifactRecord, find_artifact_by_path, register_artifact
@@ -124,7 +123,7 @@ def train_reward_model(
     for message in warnings:
         warn(message)
     out = out or project.path("models", datetime.now(UTC).strftime("rm-%Y%m%d-%H%M%S-%f"))
-    check_out_dir(out)
+    check_free_dir(out)
     export_id, base_id = _artifact_ids(project, data, base)
     provenance = {
         "spec_hash": project.spec_hash,
@@ -192,7 +191,7 @@ def train_checkpoint(
     """Train, score the held-out split and save to `out` (written in a hidden sibling, then renamed).
 
     Under N processes, rank 0 alone writes; every rank returns once the checkpoint is in place."""
-    check_out_dir(out)
+    check_free_dir(out)
     accelerator = make_accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps)
     check_accumulation(cfg, accelerator)
     set_seed(cfg.seed)

@@ -25,10 +25,8 @@ into named tensors (safetensors) plus a JSON skeleton that says where each tenso
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tether.errors import TetherInputError
+from tether.files import staged_dir
 
 META_FILE = "tether_rl.json"
 STATE_TENSORS = "trainer/state.safetensors"
@@ -156,10 +155,8 @@ def save_checkpoint(
     the live ones) and `adapter` is the `PeftModel` whose adapter is saved on its own."""
     if out.exists():
         raise TetherInputError(f"{out}: a checkpoint is already there; choose a new run directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        stage.chmod(0o755)
+    with staged_dir(out, hint="choose a new run directory") as stage:
+        assert stage is not None  # enabled: this process writes
         policy.save_pretrained(stage, safe_serialization=True, state_dict=policy_state)
         tokenizer.save_pretrained(stage)
         if adapter is not None:
@@ -173,10 +170,6 @@ def save_checkpoint(
             if (run_dir / name).is_file():
                 shutil.copyfile(run_dir / name, stage / name)
         _write_json(stage / META_FILE, {"format": FORMAT, **meta})
-        os.replace(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return out
 
 
