@@ -26,7 +26,10 @@ def check_free_dir(out: Path, *, hint: str = "choose a new --out") -> None:
     if out.exists() and not out.is_dir():
         raise TetherInputError(f"{out}: exists and is not a directory; {hint}")
     if out.is_dir() and any(out.iterdir()):
-        raise TetherInputError(f"{out}: the directory is not empty; {hint}")
+        raise TetherInputError(
+            f"{out}: already exists and is not an empty directory (one that is not empty is never "
+            f"overwritten); {hint}"
+        )
 
 
 @contextmanager

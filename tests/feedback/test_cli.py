@@ -51,3 +51,15 @@ def test_drift_names_a_bad_reward_model_and_status_shows_the_last_check(sqlite_p
     assert code == 0 and "not enough prompts" in output
     data = json.loads(run(sqlite_project, "status", "--json")[1])
     assert data["last_check"]["drift"] == "unmeasured" and data["last_check"]["run_id"].startswith("drift-")
+
+
+def test_loop_refuses_an_unknown_tracker_before_any_step(sqlite_project: Project) -> None:
+    from tether.store.iterations import list_iterations
+
+    result = CliRunner().invoke(
+        app, ["loop", "--log-to", "tensorbored", "--project", str(sqlite_project.root)]
+    )
+    code, output = result.exit_code, result.output
+    assert code == 2 and "unknown tracker(s) tensorbored" in output
+    with sqlite_project.store.session() as session:
+        assert list_iterations(session, project_id=sqlite_project.project_id) == []

@@ -52,8 +52,10 @@ def test_report_escapes_text_and_needs_nothing_from_outside(tmp_path: Path) -> N
     assert "rejected&#34; onmouseover=&#34;x" in html
     # The SVG namespace is a name, not a request; nothing else may point outside the page.
     outside = html.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert "http://" not in outside and "https://" not in outside and "<img" not in html and "<link" not in html
-    assert "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'" in html
+    assert (
+        "http://" not in outside and "https://" not in outside and "<img" not in html and "<link" not in html
+    )
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'' in html
     assert html.count("<svg") == 3  # accuracy, accuracy against gold, reliability diagram
     assert "FAILED" in html and "filler" in html and "+0.700" in html
     assert "safety" in html and "pick the longer response" in html

@@ -274,6 +274,34 @@ def test_shared_prefix_batching_takes_the_step_the_plain_batch_takes(world: Worl
         assert first_on[key] == pytest.approx(first_off[key], rel=1e-5, abs=1e-6), key
 
 
+def test_training_logs_every_step_to_tensorboard_through_accelerate(world: World, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="the tensorboard package is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = RewardTrainConfig(epochs=1, batch_size=32, lr=3e-3)
+    out = tmp_path / "rm"
+    result = train_checkpoint(
+        cfg, load_preference_data(world.export), base=world.policy, out=out, trackers=["tensorboard"]
+    )
+    events = EventAccumulator(str(out / "trackers" / "rm"))
+    events.Reload()
+    rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
+    logged = events.Scalars("train/loss")
+    assert [e.step for e in logged] == [r["step"] for r in rows] == list(range(result.steps))
+    # TensorBoard stores float32: equal to the float64 row within float32's rounding.
+    assert [e.value for e in logged] == pytest.approx([r["train/loss"] for r in rows], rel=2**-23)
+    assert "train/grad_norm" in events.Tags()["scalars"] and "epoch" not in events.Tags()["scalars"]
+
+
+def test_an_unknown_or_missing_tracker_is_refused_before_any_work(world: World, tmp_path: Path) -> None:
+    data = load_preference_data(world.export)
+    with pytest.raises(TetherInputError, match=r"unknown tracker.*choose from .*tensorboard.*trackio"):
+        train_checkpoint(FAST, data, base=world.policy, out=tmp_path / "a", trackers=["tensorbored"])
+    with pytest.raises(TetherInputError, match="not installed here; `pip install aim`"):
+        train_checkpoint(FAST, data, base=world.policy, out=tmp_path / "b", trackers=["aim"])
+    assert not list(tmp_path.iterdir())
+
+
 def test_lora_trains_adapters_and_head_and_saves_a_plain_merged_model(world: World, tmp_path: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 

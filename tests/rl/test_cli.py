@@ -95,3 +95,27 @@ def test_seed_per_prompt_is_recorded_with_the_run(tiny_project: Project) -> None
     assert "rl: prompts per step" not in out  # the split is printed on more than one process only
     checkpoint = resolve(tiny_project, kind=RL_CHECKPOINT_KIND, explicit=None).path
     assert load_checkpoint(checkpoint).meta["config"]["seed_per_prompt"] is True
+
+
+def test_log_to_tensorboard_logs_every_step_through_accelerate(tiny_project: Project) -> None:  # noqa: F811
+    import json
+
+    import pytest
+
+    pytest.importorskip("tensorboard", reason="the tensorboard package is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    code, out = rl(tiny_project, "run", "--steps", "2", *TINY, "--log-to", "tensorboard")
+    assert code == 0, out
+    with tiny_project.store.session() as session:
+        run_id = list_runs(session, project_id=tiny_project.project_id)[-1].id
+    run_dir = tiny_project.state_dir / "rl" / run_id
+    events = EventAccumulator(str(run_dir / "trackers" / run_id))
+    events.Reload()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = events.Scalars("objective/kl")
+    assert [e.step for e in logged] == [r["step"] for r in rows] and len(rows) == 2
+    # TensorBoard keeps float32: equal to the JSON row's float64 within float32 rounding.
+    assert [e.value for e in logged] == pytest.approx(
+        [r["objective/kl"] for r in rows], rel=2**-23, abs=1e-30
+    )

@@ -76,6 +76,10 @@ def loop(
     report: Annotated[
         Path | None, typer.Option(help="Where the HTML report goes (default: <project>/report.html).")
     ] = None,
+    log_to: Annotated[
+        list[str] | None,
+        typer.Option("--log-to", help="Log RM training and RL to these trackers (tensorboard, wandb, ...)."),
+    ] = None,
 ) -> None:
     """Run short RLHF iterations (label, reward model, gate, RL, evals, diagnosis), resumable per step.
 
@@ -86,6 +90,7 @@ def loop(
     from tether.hf import quiet_transformers
     from tether.report import collect, write_report
     from tether.report.summary import summary_lines
+    from tether.trackers import check_trackers
 
     quiet_transformers()
     proj = open_project(project)
@@ -102,6 +107,7 @@ def loop(
         max_gate_retries=max_gate_retries,
         remediation_pairs=remediation_pairs,
         pool=str(pool) if pool else None,
+        trackers=tuple(check_trackers(log_to or ())),
     )
     check_pool(pool)  # a bad pool file fails here, with its path, before anything runs
     start = time.perf_counter()

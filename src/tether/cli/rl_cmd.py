@@ -106,7 +106,7 @@ def run(
     ] = None,
     log_to: Annotated[
         list[str] | None,
-        typer.Option("--log-to", help="Also log to tensorboard, mlflow or wandb (if installed)."),
+        typer.Option("--log-to", help="Also log to these trackers (tensorboard, wandb, mlflow, ...)."),
     ] = None,
     eval_every: Annotated[
         int | None, typer.Option(help="Run the quick eval suite every K steps, logged as eval/score [off].")

@@ -78,6 +78,10 @@ def train(
     strict: Annotated[
         bool, typer.Option("--strict", help="Refuse an export labelled under a different spec.")
     ] = False,
+    log_to: Annotated[
+        list[str] | None,
+        typer.Option("--log-to", help="Also log to these trackers (tensorboard, wandb, mlflow, ...)."),
+    ] = None,
 ) -> None:
     """Train a reward model (Bradley–Terry, one forward pass per batch of pairs) and register it."""
     from tether.artifacts import EXPORT_KIND, POLICY_KIND, resolve
@@ -115,6 +119,7 @@ def train(
             strict=strict,
             on_warning=lambda message: err_console.print(f"[bold yellow]warning:[/] {escape(message)}"),
             on_step=on_step,
+            trackers=log_to or (),
         )
     if not is_main_process():
         return  # rank 0 reports the run; this rank saved and registered nothing

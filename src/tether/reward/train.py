@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +53,7 @@ from tether.reward.model import (
     with_lora,
 )
 from tether.store import ArtifactRecord, find_artifact_by_path, register_artifact
+from tether.trackers import TrackerSink, accelerator_options, check_trackers, tracker_sinks
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -104,6 +105,7 @@ def train_reward_model(
     strict: bool = False,
     on_warning: Callable[[str], None] | None = None,
     on_step: StepCallback | None = None,
+    trackers: Sequence[str] = (),
 ) -> TrainResult:
     """Train on the export at `data` from the base checkpoint at `base`, save to `out`, register it.
 
@@ -113,8 +115,10 @@ def train_reward_model(
 
     Under N processes, rank 0 alone registers the checkpoint; every rank returns once it is registered."""
     warn = on_warning or log.warning
-    # 1. inputs: fail on a global batch the processes do not divide, or a bad base, before any work
+    # 1. inputs: fail on a global batch the processes do not divide, a bad base or an unknown
+    # tracker, before any work
     batch_split(cfg, world_size=process_state().num_processes)
+    check_trackers(trackers)
     preferences = load_preference_data(data)
     require_safetensors(base)
     warnings = [spec_mismatch(project.spec_hash, preferences, strict=strict)]
@@ -139,7 +143,9 @@ def train_reward_model(
         "warnings": warnings,
     }
     # 2-6. train, save
-    result = train_checkpoint(cfg, preferences, base=base, out=out, provenance=provenance, on_step=on_step)
+    result = train_checkpoint(
+        cfg, preferences, base=base, out=out, provenance=provenance, on_step=on_step, trackers=trackers
+    )
     if is_main_process():
         artifact = _register(project, result, cfg, parents=[i for i in (export_id, base_id) if i])
         result = replace(result, artifact=artifact)
@@ -187,28 +193,42 @@ def train_checkpoint(
     out: Path,
     provenance: dict[str, Any] | None = None,
     on_step: StepCallback | None = None,
+    trackers: Sequence[str] = (),
 ) -> TrainResult:
     """Train, score the held-out split and save to `out` (written in a hidden sibling, then renamed).
 
-    Under N processes, rank 0 alone writes; every rank returns once the checkpoint is in place."""
+    `trackers` (`tether.trackers`) log every step through accelerate; file-based ones write into the
+    checkpoint's trackers/ folder. Under N processes, rank 0 alone writes; every rank returns once the
+    checkpoint is in place."""
     check_free_dir(out)
-    accelerator = make_accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps)
-    check_accumulation(cfg, accelerator)
-    set_seed(cfg.seed)
-    run = prepare_run(cfg, data, base)
-    provenance = provenance or {}
-    with staged_dir(out, enabled=accelerator.is_main_process) as stage:
+    trackers = check_trackers(trackers)
+    main = process_state().is_main_process
+    with staged_dir(out, enabled=main) as stage:
+        logging_dir = (stage or out.parent) / "trackers"
+        accelerator = make_accelerator(
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            **accelerator_options(trackers, logging_dir=logging_dir),
+        )
+        check_accumulation(cfg, accelerator)
+        set_seed(cfg.seed)
+        run = prepare_run(cfg, data, base)
+        provenance = provenance or {}
         # 4. train
         metrics_file = stage / METRICS_FILE if stage else None
-        fitted = fit(
-            run.model,
-            run.train,
-            cfg,
-            pad_id=run.pad_id,
-            accelerator=accelerator,
-            metrics_file=metrics_file,
-            on_step=on_step if accelerator.is_main_process else None,
-        )
+        sinks = tracker_sinks(accelerator, trackers, run_name=out.name, config=cfg.as_dict())
+        try:
+            fitted = fit(
+                run.model,
+                run.train,
+                cfg,
+                pad_id=run.pad_id,
+                accelerator=accelerator,
+                metrics_file=metrics_file,
+                on_step=logged(on_step, sinks) if main else None,
+            )
+        finally:
+            for sink in sinks:  # before the stage is renamed: a tracker may hold files in it open
+                sink.close()
         # 5. held-out split: every rank scores all of it (FSDP's forward needs every rank), so the
         # figures rank 0 records are those of a single process
         model = accelerator.unwrap_model(fitted.model)
@@ -234,6 +254,20 @@ def train_checkpoint(
             (stage / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
     accelerator.wait_for_everyone()
     return result
+
+
+def logged(on_step: StepCallback | None, sinks: Sequence[TrackerSink]) -> StepCallback | None:
+    """`on_step`, also logging each step's metrics to the trackers (None when there is neither)."""
+    if not sinks:
+        return on_step
+
+    def step(index: int, total: int, metrics: dict[str, float]) -> None:
+        for sink in sinks:
+            sink.log(index, {k: v for k, v in metrics.items() if k not in ("step", "epoch")})
+        if on_step is not None:
+            on_step(index, total, metrics)
+
+    return step
 
 
 def check_accumulation(cfg: RewardTrainConfig, accelerator: Accelerator) -> None:

@@ -105,14 +105,14 @@ def run_rl(
     that failed its gate (recorded);
     `on_step(step, total, metrics)`; `on_message(text)` receives alerts and notices; `trackers`:
     optional metric sinks (tensorboard, mlflow, wandb)."""
-    from tether.rl.loggers import check_trackers
     from tether.rl.session import open_run_dir
+    from tether.trackers import check_trackers
 
     started = time.perf_counter()
     say = on_message or log.info
     if cfg is None:
         cfg = resume_config(project, resume_from) if resume_from is not None else RLConfig()
-    check_trackers(trackers)
+    trackers = check_trackers(trackers)
     # (1) inputs
     plan = plan_run(
         project,
@@ -195,14 +195,11 @@ def _train_recorded(
     project: Project, plan: RunPlan, run_id: str, io: LoopIO, trackers: Sequence[str]
 ) -> tuple[LoopOutcome, Path]:
     """`session.train`, with the run row closed as failed (or interrupted) when anything raises."""
-    from tether.rl.loggers import optional_sinks
     from tether.rl.session import train
 
     metric_sinks = list(io.trackers)
     try:
-        run_dir = io.run_dir or project.root
-        metric_sinks += optional_sinks(trackers, run_dir=run_dir, run_name=run_id, config=plan.cfg.as_dict())
-        return train(project, plan, run_id, replace(io, trackers=metric_sinks))
+        return train(project, plan, run_id, replace(io, trackers=metric_sinks), trackers=trackers)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         _close_run_row(project, run_id, status, f"{type(exc).__name__}: {exc}", None, {})

@@ -6,7 +6,7 @@ is only about tensors, state and files.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +38,10 @@ from tether.rl.state import (
     sft_baseline,
 )
 from tether.rl.update import unwrap
+from tether.trackers import accelerator_options, tracker_sinks
 
 if TYPE_CHECKING:
+    from accelerate import Accelerator
     from transformers import PreTrainedTokenizerBase
 
     from tether.project import Project
@@ -90,15 +92,32 @@ def build_models_for(plan: RunPlan) -> RLModels:
     )
 
 
-def train(project: Project, plan: RunPlan, run_id: str, io: LoopIO) -> tuple[LoopOutcome, Path]:
+def train(
+    project: Project, plan: RunPlan, run_id: str, io: LoopIO, *, trackers: Sequence[str] = ()
+) -> tuple[LoopOutcome, Path]:
     """Steps (3)-(5) and the final checkpoint; returns the loop's outcome and the checkpoint's path.
 
-    Every rank of a data-parallel run calls it; only the one whose `io.run_dir` is set writes."""
+    Every rank of a data-parallel run calls it; only the one whose `io.run_dir` is set writes.
+    `trackers` (checked names) log every step through accelerate; file-based ones write under
+    the run directory's trackers/ folder, as `trackers/<run id>/`."""
+    cfg = plan.cfg
+    # (3) models, optimizer, reward model, rollout engine
+    logging_dir = (io.run_dir or project.state_dir) / "trackers"
+    accelerator = make_accelerator(**accelerator_options(trackers, logging_dir=logging_dir))
+    sinks = tracker_sinks(accelerator, trackers, run_name=run_id, config=cfg.as_dict())
+    try:
+        return _train(project, plan, run_id, replace(io, trackers=[*io.trackers, *sinks]), accelerator)
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _train(
+    project: Project, plan: RunPlan, run_id: str, io: LoopIO, accelerator: Accelerator
+) -> tuple[LoopOutcome, Path]:
     from tether.rl.run import build_suite, kl_budget
 
     cfg = plan.cfg
-    # (3) models, optimizer, reward model, rollout engine
-    accelerator = make_accelerator()
     rl_batch_split(cfg, accelerator.num_processes)  # run_rl checked it already; before any model loads
     set_seed(cfg.seed)
     models = build_models_for(plan)

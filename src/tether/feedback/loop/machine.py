@@ -80,6 +80,8 @@ class LoopConfig:
     """Targeted comparison tasks per failed gate check (default: spec `loop.remediation_pairs`)."""
     pool: str | None = None
     """Sandbox only: the simulated rater pool YAML (default: the built-in pool)."""
+    trackers: tuple[str, ...] = ()
+    """Experiment trackers that every reward-model training and RL run logs to (`tether.trackers`)."""
 
 
 @dataclass

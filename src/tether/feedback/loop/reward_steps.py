@@ -61,6 +61,7 @@ def reward(ctx: IterationContext) -> StepOutcome:
             out=out,
             on_warning=lambda w: ctx.say(f"warning: {w}"),
             on_step=on_step,
+            trackers=ctx.cfg.trackers,
         )
     if result.artifact is None:
         raise TetherInputError(f"the reward model in {out} was not registered; rerun `tether loop`")

@@ -134,6 +134,7 @@ def rl(ctx: IterationContext) -> StepOutcome:
             init_from=start,
             on_step=on_step,
             on_message=on_message,
+            trackers=ctx.cfg.trackers,
         )
     figures = _rl_figures(ctx, result)
     ctx.say(
