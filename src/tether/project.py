@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from tether.errors import TetherInputError
 from tether.spec import Spec, load_spec, spec_hash
 from tether.store import Store, ensure_project, open_store, record_spec_version, sqlite_url
@@ -40,26 +42,61 @@ class ProjectConfig:
     """Template the project was created from (blank, sandbox or assistant)."""
 
 
+class _ProjectTable(BaseModel):
+    """`[project]` in tether.toml."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str
+    spec: str = "spec.yaml"
+    template: str = "blank"
+
+
+class _StoreTable(BaseModel):
+    """`[store]` in tether.toml."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    url: str | None = None
+
+
+class _TomlFile(BaseModel):
+    model_config = ConfigDict(extra="allow")  # other tables belong to other tools
+    project: _ProjectTable
+    store: _StoreTable = _StoreTable()
+
+
 def read_config(path: Path) -> ProjectConfig:
+    """tether.toml as a ProjectConfig; an input error naming the file, the table and the key."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise TetherInputError(f"{path}: not valid TOML: {exc}") from None
-    project = data.get("project")
-    if not isinstance(project, dict) or not isinstance(project.get("name"), str):
-        raise TetherInputError(f"{path}: needs a [project] table with a string 'name'")
-    unknown = set(project) - {"name", "spec", "template"}
-    if unknown:
-        raise TetherInputError(f"{path}: [project] has unknown keys: {', '.join(sorted(unknown))}")
-    store = data.get("store", {})
-    if not isinstance(store, dict) or (store.get("url") is not None and not isinstance(store["url"], str)):
-        raise TetherInputError(f"{path}: [store] url must be a string")
+    try:
+        parsed = _TomlFile.model_validate(data)
+    except ValidationError as err:
+        raise TetherInputError(f"{path}: {_toml_problems(err)}") from None
     return ProjectConfig(
-        name=project["name"],
-        spec=str(project.get("spec", "spec.yaml")),
-        db_url=store.get("url"),
-        template=str(project.get("template", "blank")),
+        name=parsed.project.name,
+        spec=parsed.project.spec,
+        db_url=parsed.store.url,
+        template=parsed.project.template,
     )
+
+
+def _toml_problems(err: ValidationError) -> str:
+    out = []
+    for e in err.errors(include_url=False):
+        table, *key = [str(p) for p in e["loc"]]
+        if e["type"] == "missing" and not key:
+            out.append(f"needs a [{table}] table with a string 'name'")
+        elif e["type"] == "missing":
+            out.append(f"[{table}] needs a string '{key[0]}'")
+        elif e["type"] == "extra_forbidden":
+            out.append(f"[{table}] has unknown key '{'.'.join(key)}'")
+        elif not key:
+            out.append(f"[{table}] must be a table")
+        else:
+            out.append(f"[{table}] {'.'.join(key)} must be a string")
+    return "; ".join(out)
 
 
 def find_project_dir(start: Path | None = None) -> Path:

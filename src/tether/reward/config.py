@@ -7,91 +7,79 @@ that older checkpoints lack with today's defaults and ignoring keys it no longer
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
+
+from tether.config_model import config
 from tether.distributed import BatchSplit, split_batch
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
+AtLeast1 = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+@config
 class RewardTrainConfig:
     """How a Bradley–Terry reward model is trained on a preference export."""
 
-    epochs: int = 1
+    epochs: AtLeast1 = 1
     """Passes over the training pairs (InstructGPT: one; more overfits quickly)."""
-    batch_size: int = 32
+    batch_size: AtLeast1 = 32
     """Preference pairs per optimizer step over all processes (the global batch); each device packs its
     share, batch_size / (processes x gradient_accumulation_steps) pairs, into one forward pass."""
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: AtLeast1 = 1
     """Forward/backward passes whose gradients add up to one optimizer step; the learning-rate schedule
     counts optimizer steps. Raising it shrinks the per-device batch, not the global one."""
-    lr: float = 1e-4
+    lr: Annotated[float, Field(gt=0)] = 1e-4
     """Peak learning rate of AdamW (linear warmup, then linear decay to zero; TRL's default)."""
-    weight_decay: float = 0.0
+    weight_decay: NonNegative = 0.0
     """AdamW weight decay."""
-    warmup_ratio: float = 0.03
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.03
     """Share of the optimizer steps spent warming the learning rate up from zero."""
-    max_length: int = 512
+    max_length: AtLeast1 = 512
     """Longest (prompt, response) sequence in tokens; longer pairs are left out (as TRL does), never cut."""
     margin: bool = True
     """Use the export's per-pair margin: loss −log σ(r_c − r_r − m) (Llama 2's "small" margin scale)."""
-    center_coef: float = 0.01
+    center_coef: NonNegative = 0.01
     """Weight λ of the centering term λ·mean((r_c + r_r)²) that keeps rewards near zero (0 turns it off)."""
     lora: bool = False
     """Train LoRA adapters and the score head instead of every weight; merged into the weights on save."""
-    lora_r: int = 16
+    lora_r: AtLeast1 = 16
     """LoRA rank."""
     lora_alpha: int = 32
     """LoRA scaling numerator (the update is scaled by alpha / r)."""
-    lora_dropout: float = 0.05
+    lora_dropout: NonNegative = 0.05
     """Dropout on the LoRA branch."""
     seed: int = 0
     """Seed of the score head's initialization, the batch order and dropout."""
-    log_every: int = 10
+    log_every: AtLeast1 = 10
     """Read the metrics back from the device every this many steps (one transfer, no stall per step);
     metrics.jsonl still gets a row for every step."""
-    bucket_size: int = 20
+    bucket_size: AtLeast1 = 20
     """Length bucketing: pairs are sorted by length within chunks of bucket_size x batch_size, then the
     batches are shuffled, so a batch holds pairs of similar length and padding stays small (1 disables it)."""
-    grad_clip: float = 1.0
+    grad_clip: NonNegative = 1.0
     """Clip the gradient's global norm to this value (0 turns clipping off)."""
     shared_prefix: bool = True
     """Read a pair's common prefix (its prompt) once, in one row with both replies
     (`tether.reward.shared_prefix`), where a check on the first pairs shows that the model reads it
     exactly; off, or where the check fails, both full sequences are read, as TRL does."""
 
-    def __post_init__(self) -> None:
-        problems = [
-            f"{name} must be at least 1, got {getattr(self, name)}"
-            for name in (
-                "epochs",
-                "batch_size",
-                "gradient_accumulation_steps",
-                "max_length",
-                "log_every",
-                "bucket_size",
-                "lora_r",
-            )
-            if getattr(self, name) < 1
-        ]
-        if not self.lr > 0:
-            problems.append(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.warmup_ratio < 1:
-            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        problems += [
-            f"{name} must be non-negative, got {getattr(self, name)}"
-            for name in ("weight_decay", "center_coef", "grad_clip", "lora_dropout")
-            if getattr(self, name) < 0
-        ]
-        if problems:
-            # A plain ValueError: the CLI turns it into a TetherInputError naming the option.
-            raise ValueError("; ".join(problems))
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RewardTrainConfig:
-        """The config stored in a checkpoint; missing keys take today's defaults, unknown keys are dropped."""
+        """The config stored in a checkpoint; missing keys take today's defaults, unknown keys are dropped
+        with a warning (a checkpoint from a version that had them)."""
         known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            log.warning(
+                "stored reward-model config: ignoring settings this version lacks: %s", ", ".join(unknown)
+            )
         return cls(**{key: value for key, value in data.items() if key in known})
 
     def as_dict(self) -> dict[str, Any]:
