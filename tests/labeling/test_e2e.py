@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,14 @@ def _check_anchor_gamer(raters: dict[str, Any], runner: CliRunner, where: list[s
     assert all(r["peer_flags"] == [] for name, r in raters.items() if name != "safety-gamer")
     shown = runner.invoke(app, ["raters", "status", *where])
     assert shown.exit_code == 0, shown.output
-    assert 'tether raters exclude safety-gamer --reason "peer agreement safety' in shown.output
+    # The suggested command names every flagged dimension, in the spec's order; an extra sampled flag
+    # (accuracy, on some CPUs) may come first, so only the safety clause's presence is asserted.
+    suggestion = next(
+        line for line in shown.output.splitlines() if "tether raters exclude safety-gamer" in line
+    )
+    assert '--reason "peer agreement ' in suggestion and re.search(
+        r"safety 0\.\d\d over \d+ tasks", suggestion
+    )
     assert gamer["status"] == "active"  # flagged, never excluded by the report
 
 
