@@ -10,7 +10,7 @@ out. Without --base, the backbone is an untrained GPT-2 of the sandbox policy's 
 word-level tokenizer is trained on the export's text.
 
 Equal footing, on purpose:
-- TRL reads the prompt already formatted by `tether.hf.chat_prompt`; it appends EOS itself, so
+- TRL gets its processed format, the token ids of Tether's layout (`tether.hf.ScoredLayout`), so
   both read `scored_text(prompt, response)` token for token (checked below).
 - TRL's defaults gradient_checkpointing=True and bf16=True are turned off: Tether uses neither
   on CPU, and checkpointing would slow TRL down for reasons unrelated to the trainer.
@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from tether.hf import ScoredLayout, chat_prompt
+from tether.hf import ScoredLayout
 from tether.labeling.export import PreferenceRow, split_heldout
 from tether.labeling.export_files import write_export
 from tether.reward.config import RewardTrainConfig
@@ -125,16 +125,19 @@ def run_tether(
     return result.pairs_per_second, result.seconds, time.perf_counter() - start
 
 
-def trl_dataset(tokenizer: Any, data: PreferenceData, with_margin: bool) -> Any:
+def trl_dataset(tokenizer: Any, data: PreferenceData, with_margin: bool, max_length: int = 10**9) -> Any:
+    """TRL's processed format (`chosen_ids`, `rejected_ids`): the token ids Tether's layout gives each
+    pair, so both trainers read the same tokens whatever the chat template's closing (TRL would
+    otherwise append EOS after a ChatML closing of `<|im_end|>` and a newline)."""
     from datasets import Dataset
 
+    pairs, _ = encode_pairs(ScoredLayout.for_tokenizer(tokenizer), data.train, max_length)
     columns: dict[str, list[Any]] = {
-        "prompt": [chat_prompt(tokenizer, p.prompt) for p in data.train],
-        "chosen": [p.chosen for p in data.train],
-        "rejected": [p.rejected for p in data.train],
+        "chosen_ids": [p.chosen_ids for p in pairs],
+        "rejected_ids": [p.rejected_ids for p in pairs],
     }
     if with_margin:
-        columns["margin"] = [p.margin for p in data.train]
+        columns["margin"] = [p.margin for p in pairs]
     return Dataset.from_dict(columns)
 
 
@@ -182,7 +185,7 @@ def trl_trainer(
         disable_tqdm=True,
         seed=cfg.seed,
     )
-    dataset = trl_dataset(tokenizer, data, cfg.margin)
+    dataset = trl_dataset(tokenizer, data, cfg.margin, cfg.max_length)
     trainer = RewardTrainer(
         model=model,
         args=args,
