@@ -32,7 +32,6 @@ from tether.reward.shared_prefix import (
     common_prefix,
     implementation_of,
     score_head,
-    shared_length,
     shared_rewards,
     works_for,
 )
@@ -75,9 +74,9 @@ def fit(
     per step would make the host wait for the accelerator at every step instead of queueing ahead."""
     split = batch_split(cfg, world_size=accelerator.num_processes)
     model, optimizer = prepare(model, cfg, split, accelerator)
-    score, batching = choose_batching(model, pairs, cfg, pad_id=pad_id, accelerator=accelerator)
+    score, batching, lengths = choose_batching(model, pairs, cfg, pad_id=pad_id, accelerator=accelerator)
     sampler = LengthBucketSampler(
-        [shared_length(p) if batching.shared else p.length for p in pairs],
+        lengths,
         batch_size=cfg.batch_size,
         bucket_size=cfg.bucket_size,
         seed=cfg.seed,
@@ -176,27 +175,34 @@ def choose_batching(
     *,
     pad_id: int,
     accelerator: Accelerator,
-) -> tuple[Callable[[torch.nn.Module, Batch], torch.Tensor], Batching]:
-    """The reward function of a micro-batch and the batching it reads, decided the same on every rank:
-    shared prefixes where `cfg.shared_prefix` asks and the model reads them exactly (`works_for`)."""
-    plain = sum(len(p.chosen_ids) + len(p.rejected_ids) for p in pairs) / max(1, len(pairs))
-    shared_slots = sum(shared_length(p) for p in pairs) / max(1, len(pairs))
+) -> tuple[Callable[[torch.nn.Module, Batch], torch.Tensor], Batching, list[int]]:
+    """The reward function of a micro-batch, the batching it reads and each pair's length in that
+    batching (what the sampler buckets by), decided the same on every rank: shared prefixes where
+    `cfg.shared_prefix` asks and the model reads them exactly (`works_for`)."""
+    full = [len(p.chosen_ids) + len(p.rejected_ids) for p in pairs]
+    plain = sum(full) / max(1, len(pairs))
+    longer = [p.length for p in pairs]
     if not cfg.shared_prefix:
-        return rewards, Batching(False, "shared_prefix is off", plain, plain)
-    probe = sorted(pairs, key=lambda p: -common_prefix(p.chosen_ids, p.rejected_ids))[:CHECK_PAIRS]
+        return rewards, Batching(False, "shared_prefix is off", plain, plain), longer
+    prefixes = [common_prefix(p.chosen_ids, p.rejected_ids) for p in pairs]  # once: O(tokens)
+    order = sorted(range(len(pairs)), key=lambda i: -prefixes[i])
     implementation = implementation_of(accelerator.unwrap_model(model))
-    ok, note = works_for(model, probe, pad_id=pad_id, implementation=implementation)
+    ok, note = works_for(
+        model, [pairs[i] for i in order[:CHECK_PAIRS]], pad_id=pad_id, implementation=implementation
+    )
     # Every rank must batch alike: shared only where all of them found it exact.
     votes = accelerator.gather(torch.tensor([float(ok)], device=accelerator.device))
     if not bool(votes.min() > 0):
-        return rewards, Batching(False, note if not ok else "another process's check failed", plain, plain)
+        why = note if not ok else "another process's check failed"
+        return rewards, Batching(False, why, plain, plain), longer
     head = score_head(model)
     assert head is not None  # works_for found it
 
     def score(m: torch.nn.Module, batch: Batch) -> torch.Tensor:
         return shared_rewards(m, batch, head=head, implementation=implementation)
 
-    return score, Batching(True, note, shared_slots, plain)
+    shared = [n - k for n, k in zip(full, prefixes, strict=True)]  # P + C + R = both sides − P
+    return score, Batching(True, note, sum(shared) / max(1, len(pairs)), plain), shared
 
 
 def optimizer_steps(
